@@ -1,0 +1,170 @@
+// backend.h — the compute backend interface: device memory, an in-order compute stream, and the ops
+// the GPT model is made of. The CPU backend (kernels/cpu) implements it with CBLAS + OpenMP; the CUDA
+// backend (kernels/cuda) will implement the same interface on a device stream.
+//
+// Rules every implementation follows:
+//  - All pointers passed to ops are device pointers from allocate(); the host never dereferences them.
+//  - Ops are enqueued in order on the backend's compute stream and may return before they finish.
+//    copy_to_host() and synchronize() are the only calls that wait. Ops never return values to the
+//    host: results (losses, norms) land in device buffers and are copied back explicitly.
+//  - Matrices are row-major. A linear layer's weight is (OC, C) and computes out = inp @ W^T + b.
+//  - Gradient convention (as in llm.c): parameter gradients accumulate (+=) so that micro-batches sum;
+//    activation gradients are overwritten (=), except layernorm_backward's dinp, which accumulates
+//    into the residual-stream gradient (see model). Scratch outputs may alias inputs only where noted.
+//  - Reductions are deterministic: for a fixed problem their result does not depend on thread count
+//    or timing (fixed chunking, fixed summation order), which bit-exact resume relies on.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+namespace strata {
+
+enum class DeviceKind { cpu, cuda };
+
+// One contiguous range of a flat parameter buffer and its AdamW weight-decay setting.
+struct ParamSegment {
+  std::size_t offset = 0;  // in elements
+  std::size_t count = 0;
+  bool weight_decay = true;
+};
+
+struct AdamWParams {
+  float lr = 0.f;
+  float beta1 = 0.9f;
+  float beta2 = 0.95f;
+  float eps = 1e-8f;
+  float weight_decay = 0.f;
+  float grad_scale = 1.f;  // multiplies every gradient first (gradient clipping)
+  long step = 1;           // 1-based step for bias correction
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceKind kind() const = 0;
+  virtual std::string name() const = 0;
+
+  // ---- memory ----
+  virtual void* allocate(std::size_t bytes) = 0;
+  virtual void deallocate(void* ptr) noexcept = 0;
+  virtual void copy_to_device(void* dst, const void* host_src, std::size_t bytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, std::size_t bytes) = 0;  // waits
+  virtual void copy(void* dst, const void* src, std::size_t bytes) = 0;  // device to device
+  virtual void fill_zero(void* ptr, std::size_t bytes) = 0;
+
+  // ---- stream ----
+  virtual void synchronize() = 0;
+
+  // ---- linear layers ----
+  // out(N,OC) = inp(N,C) @ w(OC,C)^T + bias(OC); bias may be null.
+  virtual void matmul_forward(float* out, const float* inp, const float* w, const float* bias,
+                              int n, int c, int oc) = 0;
+  // dinp(N,C) = dout(N,OC) @ w (dinp may be null: skipped); dw(OC,C) += dout^T @ inp;
+  // dbias(OC) += column sums of dout (dbias may be null).
+  virtual void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout,
+                               const float* inp, const float* w, int n, int c, int oc) = 0;
+
+  // ---- embedding ----
+  // out(N,C) = wte[tokens[i]] (rows of tokens outside [vocab_start, vocab_start+vocab_count) are zero)
+  //            + wpe[i % T] when wpe is not null.  tokens: (N) int32, N = B*T.
+  virtual void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe,
+                                 int n, int t, int c, int vocab_start, int vocab_count) = 0;
+  // dwte += scatter of dout rows by token (rows outside this vocab slice skipped); dwpe += sum over batch.
+  virtual void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens,
+                                  int n, int t, int c, int vocab_start, int vocab_count) = 0;
+
+  // ---- layernorm (eps given) ----
+  // out(N,C) = (inp - mean) * rstd * w + b; saves mean(N), rstd(N) for backward.
+  virtual void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w,
+                                 const float* b, int n, int c, float eps) = 0;
+  // dinp(N,C) += ..., dw(C) += ..., db(C) += ...
+  virtual void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp,
+                                  const float* w, const float* mean, const float* rstd, int n, int c) = 0;
+
+  // ---- pointwise ----
+  // out = gelu_tanh(inp); out may alias inp.
+  virtual void gelu_forward(float* out, const float* inp, std::size_t n) = 0;
+  // dinp = gelu_tanh'(inp) * dout; dinp may alias dout.
+  virtual void gelu_backward(float* dinp, const float* inp, const float* dout, std::size_t n) = 0;
+  // out = a + b; out may alias a or b.
+  virtual void add(float* out, const float* a, const float* b, std::size_t n) = 0;
+
+  // ---- attention ----
+  // Causal multi-head self-attention over qkv(B,T,3*NH*HS) laid out [q heads | k heads | v heads].
+  // out(B,T,NH*HS); lse(B,NH,T) keeps the log-sum-exp of each query row for backward. Never
+  // materializes a (T,T) matrix: memory beyond the outputs is O(tile) per thread.
+  virtual void attention_forward(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) = 0;
+  // dqkv(B,T,3*NH*HS) = gradient wrt qkv, recomputing the probabilities tile by tile from lse.
+  virtual void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
+                                  const float* qkv, int b, int t, int nh, int hs) = 0;
+
+  // ---- loss ----
+  // Fused softmax cross-entropy over logits(N,Vp), of which the first v columns are real (padding
+  // columns are ignored). losses(N) = -log softmax(logits)[target]. When dlogits is not null it
+  // receives (softmax - onehot(target)) * dloss for the real columns and 0 for padding; dlogits may
+  // alias logits (the probabilities are never kept in a separate tensor).
+  virtual void crossentropy_forward_backward(float* losses, float* dlogits, const float* logits,
+                                             const int32_t* targets, int n, int v, int vp, float dloss) = 0;
+
+  // ---- optimizer ----
+  // Fused AdamW over every segment of a flat parameter buffer, decoupled weight decay where the
+  // segment asks for it: g = grad*grad_scale; m,v updated; p -= lr*(mhat/(sqrt(vhat)+eps) + wd*p).
+  virtual void adamw_update(float* params, const float* grads, float* m, float* v,
+                            std::span<const ParamSegment> segments, const AdamWParams& hp) = 0;
+  // out[0] = sum of x[i]^2 (one float on the device), deterministic.
+  virtual void sum_squares(float* out, const float* x, std::size_t n) = 0;
+  // out[0] = sum of x[i], deterministic.
+  virtual void sum(float* out, const float* x, std::size_t n) = 0;
+};
+
+// The CPU backend (always built).
+std::unique_ptr<Backend> make_cpu_backend();
+
+// Owning device buffer of T (RAII over Backend::allocate/deallocate).
+template <typename T>
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(Backend& be, std::size_t count)
+      : be_(&be), ptr_(static_cast<T*>(count ? be.allocate(count * sizeof(T)) : nullptr)), count_(count) {}
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  DeviceBuffer(DeviceBuffer&& o) noexcept { swap(o); }
+  DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
+    if (this != &o) {
+      reset();
+      swap(o);
+    }
+    return *this;
+  }
+  ~DeviceBuffer() { reset(); }
+
+  T* data() { return ptr_; }
+  const T* data() const { return ptr_; }
+  std::size_t size() const { return count_; }
+  std::size_t bytes() const { return count_ * sizeof(T); }
+  void zero() {
+    if (ptr_) be_->fill_zero(ptr_, bytes());
+  }
+  void reset() noexcept {
+    if (ptr_) be_->deallocate(ptr_);
+    ptr_ = nullptr;
+    count_ = 0;
+  }
+
+ private:
+  void swap(DeviceBuffer& o) noexcept {
+    std::swap(be_, o.be_);
+    std::swap(ptr_, o.ptr_);
+    std::swap(count_, o.count_);
+  }
+  Backend* be_ = nullptr;
+  T* ptr_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+}  // namespace strata

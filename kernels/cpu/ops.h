@@ -1,0 +1,52 @@
+// ops.h — the CPU implementations of the backend ops, as free functions on host memory (one .cpp per
+// op family). Semantics, shapes and gradient conventions are those documented in kernels/backend.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "kernels/backend.h"
+
+namespace strata::cpu {
+
+// matmul.cpp (CBLAS)
+void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int n, int c, int oc);
+void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w,
+                     int n, int c, int oc);
+
+// embedding.cpp
+void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
+                       int vocab_start, int vocab_count);
+void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int n, int t, int c,
+                        int vocab_start, int vocab_count);
+
+// layernorm.cpp
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int n,
+                       int c, float eps);
+void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,
+                        const float* mean, const float* rstd, int n, int c);
+
+// pointwise.cpp
+void gelu_forward(float* out, const float* inp, std::size_t n);
+void gelu_backward(float* dinp, const float* inp, const float* dout, std::size_t n);
+void add(float* out, const float* a, const float* b, std::size_t n);
+
+// attention.cpp (flash-attention style, O(tile) scratch)
+void attention_forward(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs);
+void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv, int b,
+                        int t, int nh, int hs);
+
+// crossentropy.cpp
+void crossentropy_forward_backward(float* losses, float* dlogits, const float* logits, const int32_t* targets, int n,
+                                   int v, int vp, float dloss);
+
+// adamw.cpp
+void adamw_update(float* params, const float* grads, float* m, float* v, std::span<const ParamSegment> segments,
+                  const AdamWParams& hp);
+
+// reduce.cpp (fixed chunking: results independent of the thread count)
+void sum_squares(float* out, const float* x, std::size_t n);
+void sum(float* out, const float* x, std::size_t n);
+
+}  // namespace strata::cpu
