@@ -21,7 +21,7 @@ if(STRATA_WITH_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES "80;90")
   endif()
   enable_language(CUDA)
-  set(CMAKE_CUDA_STANDARD 20)
+  set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no C++20 flag for nvcc; CUDA sources use C++17
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   add_library(strata_nccl INTERFACE)
   target_link_libraries(strata_nccl INTERFACE ${NCCL_LIBRARY})

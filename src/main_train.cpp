@@ -1,0 +1,139 @@
+// strata-train — trains a GPT model described by an INI configuration (SPEC sections 3, 5, 6).
+//   strata-train CONFIG.ini [--section.key=value ...] [--benchmark]
+// Launched directly (one rank) or under mpirun/srun. Exit codes: 0 ok, 2 usage/configuration,
+// 3 bad input data, 1 otherwise.
+#include <omp.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "kernels/backend.h"
+#include "kernels/error.h"
+#include "parallel/mpi_env.h"
+#include "src/batch_source.h"
+#include "src/benchmark.h"
+#include "src/config.h"
+#include "src/sgemm_probe.h"
+#include "src/trainer.h"
+#include "src/version.h"
+
+namespace {
+
+const char* kUsage =
+    "usage: strata-train CONFIG.ini [--section.key=value ...] [--benchmark]\n"
+    "       mpirun -np N strata-train CONFIG.ini [...]\n\n"
+    "Trains the GPT model of CONFIG.ini on the token shards of data.train, logging one line per\n"
+    "train.log_interval steps (and JSON lines to log.metrics). Any key can be overridden on the\n"
+    "command line, e.g. --train.steps=50 --optim.lr=1e-3.\n\n"
+    "options:\n"
+    "  --help         this text and every configuration key\n"
+    "  --version      version and backends\n"
+    "  --benchmark    time train.steps steps on synthetic tokens and this machine's sgemm\n"
+    "                 throughput, print tokens/s, model FLOP/s and MFU vs sgemm (needs no data)\n\n"
+    "exit codes: 0 success, 2 usage or configuration error, 3 bad input data, 1 otherwise\n";
+
+struct Args {
+  std::string config;
+  std::vector<std::string> overrides;
+  bool benchmark = false, help = false, version = false;
+};
+
+Args parse_args(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string s = argv[i];
+    if (s == "--help" || s == "-h") a.help = true;
+    else if (s == "--version") a.version = true;
+    else if (s == "--benchmark") a.benchmark = true;
+    else if (s.rfind("--", 0) == 0) {
+      a.overrides.push_back(s);
+      // "--section.key value" form: the value is the next token unless it is an option itself.
+      if (s.find('=') == std::string::npos && i + 1 < argc && std::strncmp(argv[i + 1], "--", 2) != 0)
+        a.overrides.push_back(argv[++i]);
+    } else if (a.config.empty()) {
+      a.config = s;
+    } else {
+      STRATA_THROW(config, "unexpected argument '", s, "': give one CONFIG.ini (see --help)");
+    }
+  }
+  return a;
+}
+
+int run(int argc, char** argv, const strata::MpiSession& mpi) {
+  using namespace strata;
+  const Args args = parse_args(argc, argv);
+  const bool root = mpi.rank() == 0;
+  if (args.help) {
+    if (root) std::printf("%s\n%s", kUsage, config_help().c_str());
+    return 0;
+  }
+  if (args.version) {
+    if (root) std::printf("%s\n", version_string().c_str());
+    return 0;
+  }
+  STRATA_CHECK(!args.config.empty() || args.benchmark, config, "no configuration file given (see --help)");
+  const Config cfg = load_config(args.config, args.overrides);
+  validate_config(cfg, mpi.size());
+
+  const int threads = threads_per_rank(mpi.local_size());
+  omp_set_num_threads(threads);
+  auto backend = make_cpu_backend();
+  if (args.benchmark) {
+    if (root) run_benchmark(cfg, *backend, threads);
+    return 0;
+  }
+  STRATA_CHECK(!cfg.data.train.empty(), config, "config key data.train: no training data given (shard files, "
+               "directories or globs; make shards with strata-data build)");
+  const GptShape shape = cfg.shape();
+  auto train = make_shard_source(cfg.data.train, shape.seq_len, shape.vocab_size, cfg.train.seed, true);
+  std::unique_ptr<BatchSource> valid;
+  if (!cfg.data.valid.empty()) valid = make_shard_source(cfg.data.valid, shape.seq_len, shape.vocab_size, 0, false);
+
+  const double peak = cfg.log.peak_tflops > 0 ? cfg.log.peak_tflops * 1e12
+                                              : measure_sgemm_gflops(512, 2048, 512, 0.2) * 1e9;
+  Trainer trainer(cfg, *backend, std::move(train), std::move(valid), peak);
+  if (root) {
+    const GptModel& m = trainer.model();
+    const double mib = 1024.0 * 1024.0;
+    std::printf("%s\nconfig %s | rank %d of %d | %d threads | backend %s\n", version_string().c_str(),
+                cfg.source.empty() ? "(defaults)" : cfg.source.c_str(), mpi.rank(), mpi.size(), threads,
+                backend->name().c_str());
+    std::printf("model: %d layers, hidden %d, heads %d, seq %d, vocab %d (padded %d): %lld parameters\n",
+                shape.layers, shape.hidden, shape.heads, shape.seq_len, shape.vocab_size, shape.padded_vocab(),
+                static_cast<long long>(gpt_parameter_count(shape)));
+    std::printf("memory: params %.1f MiB, grads %.1f MiB, adam %.1f MiB, activations %.1f MiB (micro-batch %d)\n",
+                m.num_params() * 4 / mib, m.num_params() * 4 / mib, m.num_params() * 8 / mib,
+                m.activation_bytes() / mib, cfg.train.micro_batch);
+    std::printf("train: %lld steps x %d sequences (%d micro-batches) | data %s | MFU peak %.1f GFLOP/s%s\n",
+                static_cast<long long>(cfg.train.steps), cfg.train.global_batch, trainer.micro_batches(),
+                cfg.data.train.front().c_str(), peak / 1e9, cfg.log.peak_tflops > 0 ? "" : " (measured sgemm)");
+    std::fflush(stdout);
+  }
+  MetricsLogger logger(cfg.log.metrics, root);
+  trainer.run(logger);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int code = 1;
+  try {
+    strata::MpiSession mpi(&argc, &argv);
+    try {
+      code = run(argc, argv, mpi);
+    } catch (const strata::Error& e) {
+      std::fprintf(stderr, "strata-train: rank %d: error: %s\n", mpi.rank(), e.what());
+      code = e.exit_code();
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "strata-train: rank %d: error: %s\n", mpi.rank(), e.what());
+      code = 1;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "strata-train: error: MPI start-up failed: %s\n", e.what());
+    return 1;
+  }
+  return code;
+}

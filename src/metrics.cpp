@@ -1,0 +1,36 @@
+// metrics.cpp — see metrics.h.
+#include "src/metrics.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+#include "kernels/error.h"
+
+namespace strata {
+
+MetricsLogger::MetricsLogger(const std::string& path, bool enabled) : enabled_(enabled), path_(path) {
+  if (!enabled_ || path_.empty()) return;
+  file_.open(path_, std::ios::app);
+  STRATA_CHECK(file_.good(), config, "log.metrics: cannot open ", path_, " for appending");
+}
+
+void MetricsLogger::log(const StepMetrics& m) {
+  if (!enabled_) return;
+  std::printf("step %6lld/%lld | loss %.4f | lr %.3e | grad_norm %.4f | %8.1f ms | %9.1f tok/s | mfu %5.1f%%",
+              static_cast<long long>(m.step), static_cast<long long>(m.total_steps), m.loss, m.lr, m.grad_norm,
+              m.step_ms, m.tokens_per_s, 100.0 * m.mfu);
+  if (m.val_loss) std::printf(" | val_loss %.4f", *m.val_loss);
+  std::printf("\n");
+  std::fflush(stdout);
+  if (!file_.is_open()) return;
+  nlohmann::json j = {{"step", m.step},   {"loss", m.loss},       {"lr", m.lr},
+                      {"grad_norm", m.grad_norm}, {"tokens", m.tokens}, {"step_ms", m.step_ms},
+                      {"tokens_per_s", m.tokens_per_s}, {"mfu", m.mfu}};
+  if (m.val_loss) j["val_loss"] = *m.val_loss;
+  file_ << j.dump() << '\n';
+  file_.flush();
+  STRATA_CHECK(file_.good(), internal, "log.metrics: write to ", path_, " failed");
+}
+
+}  // namespace strata

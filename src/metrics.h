@@ -1,0 +1,33 @@
+// metrics.h — per-step metrics (SPEC section 6): one human line on stdout and one JSON object per logged
+// step appended to log.metrics, written by rank 0 only.
+#pragma once
+
+#include <cstdint>
+#include <fstream>
+#include <optional>
+#include <string>
+
+namespace strata {
+
+struct StepMetrics {
+  int64_t step = 0;            // 1-based: the number of optimizer steps done
+  int64_t total_steps = 0;
+  double loss = 0, lr = 0, grad_norm = 0;
+  int64_t tokens = 0;          // cumulative tokens trained on
+  double step_ms = 0, tokens_per_s = 0, mfu = 0;
+  std::optional<double> val_loss;
+};
+
+class MetricsLogger {
+ public:
+  // path empty: no file. Only the rank with enabled=true prints or writes.
+  MetricsLogger(const std::string& path, bool enabled);
+  void log(const StepMetrics& m);
+
+ private:
+  bool enabled_;
+  std::string path_;
+  std::ofstream file_;
+};
+
+}  // namespace strata

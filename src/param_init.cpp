@@ -1,0 +1,55 @@
+// param_init.cpp — see param_init.h.
+#include "src/param_init.h"
+
+#include <cmath>
+#include <string_view>
+
+namespace strata {
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+uint64_t fnv1a(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char ch : s) h = (h ^ static_cast<unsigned char>(ch)) * 0x100000001b3ull;
+  return h;
+}
+
+}  // namespace
+
+float counter_normal(uint64_t seed, uint64_t stream, uint64_t index) {
+  const uint64_t a = splitmix64(seed ^ splitmix64(stream ^ splitmix64(index)));
+  const uint64_t b = splitmix64(a);
+  const double u1 = (static_cast<double>(a >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
+  const double u2 = static_cast<double>(b >> 11) * 0x1.0p-53;          // [0, 1)
+  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
+}
+
+void init_parameters(std::vector<float>& host, const ParamLayout& layout, const GptShape& shape, uint64_t seed) {
+  host.assign(layout.total(), 0.0f);
+  const float std_normal = 0.02f;
+  const float std_residual = 0.02f / std::sqrt(2.0f * static_cast<float>(shape.layers));
+  for (const ParamTensor& t : layout.tensors()) {
+    float* p = host.data() + t.offset;
+    if (t.init == ParamInit::ones) {
+      std::fill(p, p + t.count, 1.0f);
+      continue;
+    }
+    if (t.init == ParamInit::zeros) continue;
+    const float stddev = t.init == ParamInit::residual_normal ? std_residual : std_normal;
+    const uint64_t stream = fnv1a(t.name());
+    // wte's padded rows stay zero: they never receive a gradient, so results do not depend on padding.
+    const std::size_t live = t.kind == ParamKind::wte
+                                 ? static_cast<std::size_t>(shape.vocab_size) * static_cast<std::size_t>(shape.hidden)
+                                 : t.count;
+#pragma omp parallel for schedule(static)
+    for (std::size_t i = 0; i < live; ++i) p[i] = stddev * counter_normal(seed, stream, i);
+  }
+}
+
+}  // namespace strata

@@ -1,0 +1,74 @@
+// param_layout.cpp — see param_layout.h.
+#include "src/param_layout.h"
+
+#include "kernels/error.h"
+
+namespace strata {
+
+const char* param_kind_name(ParamKind kind) {
+  static constexpr const char* kNames[kParamKinds] = {
+      "wte.weight",        "wpe.weight",      "ln_1.weight",   "ln_1.bias",     "attn.c_attn.weight", "attn.c_attn.bias",
+      "attn.c_proj.weight", "attn.c_proj.bias", "ln_2.weight", "ln_2.bias",     "mlp.c_fc.weight",    "mlp.c_fc.bias",
+      "mlp.c_proj.weight", "mlp.c_proj.bias", "ln_f.weight",   "ln_f.bias"};
+  return kNames[static_cast<int>(kind)];
+}
+
+std::string ParamTensor::name() const {
+  return layer >= 0 ? "h." + std::to_string(layer) + "." + param_kind_name(kind) : param_kind_name(kind);
+}
+
+ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(part) {
+  if (part_.num_layers < 0) part_.num_layers = s.layers - part_.first_layer;
+  STRATA_CHECK(part_.first_layer >= 0 && part_.first_layer + part_.num_layers <= s.layers, internal,
+               "partition layers [", part_.first_layer, ", ", part_.first_layer + part_.num_layers,
+               ") outside the model's ", s.layers, " layers");
+  const int64_t c = s.hidden;
+  index_.assign(part_.num_layers + 1, {});
+  for (auto& row : index_) row.fill(-1);
+  if (part_.has_embedding) {
+    add(ParamKind::wte, -1, {s.padded_vocab(), c}, true, ParamInit::normal);
+    add(ParamKind::wpe, -1, {s.seq_len, c}, false, ParamInit::normal);
+  }
+  for (int l = part_.first_layer; l < part_.first_layer + part_.num_layers; ++l) {
+    add(ParamKind::ln1_w, l, {c}, false, ParamInit::ones);
+    add(ParamKind::ln1_b, l, {c}, false, ParamInit::zeros);
+    add(ParamKind::qkv_w, l, {3 * c, c}, true, ParamInit::normal);
+    add(ParamKind::qkv_b, l, {3 * c}, false, ParamInit::zeros);
+    add(ParamKind::attn_proj_w, l, {c, c}, true, ParamInit::residual_normal);
+    add(ParamKind::attn_proj_b, l, {c}, false, ParamInit::zeros);
+    add(ParamKind::ln2_w, l, {c}, false, ParamInit::ones);
+    add(ParamKind::ln2_b, l, {c}, false, ParamInit::zeros);
+    add(ParamKind::fc_w, l, {4 * c, c}, true, ParamInit::normal);
+    add(ParamKind::fc_b, l, {4 * c}, false, ParamInit::zeros);
+    add(ParamKind::fc_proj_w, l, {c, 4 * c}, true, ParamInit::residual_normal);
+    add(ParamKind::fc_proj_b, l, {c}, false, ParamInit::zeros);
+  }
+  if (part_.has_head) {
+    add(ParamKind::lnf_w, -1, {c}, false, ParamInit::ones);
+    add(ParamKind::lnf_b, -1, {c}, false, ParamInit::zeros);
+  }
+}
+
+void ParamLayout::add(ParamKind kind, int layer, std::vector<int64_t> shape, bool decay, ParamInit init) {
+  ParamTensor t{kind, layer, std::move(shape)};
+  t.count = 1;
+  for (int64_t d : t.shape) t.count *= static_cast<std::size_t>(d);
+  t.offset = total_;
+  t.weight_decay = decay;
+  t.init = init;
+  total_ += t.count;
+  segments_.push_back({t.offset, t.count, decay});
+  const int row = layer < 0 ? 0 : layer - part_.first_layer + 1;
+  index_[row][static_cast<int>(kind)] = static_cast<int>(tensors_.size());
+  tensors_.push_back(std::move(t));
+}
+
+const ParamTensor& ParamLayout::get(ParamKind kind, int layer) const {
+  const int row = layer < 0 ? 0 : layer - part_.first_layer + 1;
+  const int idx = (row >= 0 && row < static_cast<int>(index_.size())) ? index_[row][static_cast<int>(kind)] : -1;
+  STRATA_CHECK(idx >= 0, internal, "parameter ", param_kind_name(kind), " of layer ", layer,
+               " is not held by this partition");
+  return tensors_[idx];
+}
+
+}  // namespace strata

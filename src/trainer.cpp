@@ -1,0 +1,114 @@
+// trainer.cpp — see trainer.h.
+#include "src/trainer.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "io/sample_order.h"
+#include "kernels/error.h"
+#include "src/param_init.h"
+
+namespace strata {
+
+Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSource> train,
+                 std::unique_ptr<BatchSource> valid, double peak_flops)
+    : cfg_(cfg),
+      be_(backend),
+      train_(std::move(train)),
+      valid_(std::move(valid)),
+      model_(backend, cfg.shape(), ModelPartition{}, cfg.train.micro_batch),
+      peak_flops_(peak_flops),
+      flops_per_token_(gpt_flops_per_token(cfg.shape())),
+      micro_batches_(cfg.train.global_batch / cfg.train.micro_batch) {
+  std::vector<float> host;
+  init_parameters(host, model_.layout(), cfg_.shape(), cfg_.train.seed);
+  model_.set_parameters(host);
+  adam_m_ = DeviceBuffer<float>(be_, model_.num_params());
+  adam_v_ = DeviceBuffer<float>(be_, model_.num_params());
+  adam_m_.zero();
+  adam_v_.zero();
+  norm_ = DeviceBuffer<float>(be_, 1);
+  schedule_ = LrSchedule{cfg_.optim.lr, cfg_.optim.min_lr, cfg_.optim.warmup_steps, cfg_.train.steps, cfg_.optim.decay};
+  const std::size_t bt = static_cast<std::size_t>(cfg_.train.micro_batch) * cfg_.model.seq_len;
+  inputs_.resize(bt);
+  targets_.resize(bt);
+}
+
+StepMetrics Trainer::step() {
+  using clock = std::chrono::steady_clock;
+  const auto t0 = clock::now();
+  const int mb = cfg_.train.micro_batch, t = cfg_.model.seq_len;
+  const int64_t g = cfg_.train.global_batch;
+  const double tokens_per_step = static_cast<double>(g) * t;
+  // Mean cross-entropy over every token of the global batch: each micro-batch's gradient is scaled so
+  // that the accumulated sum is the gradient of that mean.
+  const float dloss = static_cast<float>(1.0 / tokens_per_step);
+  model_.zero_grads();
+  double loss_sum = 0.0;
+  for (int m = 0; m < micro_batches_; ++m) {
+    const uint64_t first = micro_batch_first_sample(static_cast<uint64_t>(step_), static_cast<uint64_t>(g),
+                                                    static_cast<uint64_t>(m), 0, 1, static_cast<uint64_t>(mb));
+    train_->read(first, mb, inputs_.data(), targets_.data());
+    loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), true, dloss);
+  }
+  const double loss = loss_sum / tokens_per_step;
+
+  be_.sum_squares(norm_.data(), model_.grads(), model_.num_params());
+  float norm_sq = 0.0f;
+  be_.copy_to_host(&norm_sq, norm_.data(), sizeof(float));
+  const double grad_norm = std::sqrt(static_cast<double>(norm_sq));
+  STRATA_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), internal, "training diverged at step ", step_ + 1,
+               ": loss ", loss, ", gradient norm ", grad_norm, " (lower optim.lr or set train.grad_clip)");
+  const double clip = cfg_.train.grad_clip;
+  AdamWParams hp;
+  hp.lr = static_cast<float>(schedule_.at(step_));
+  hp.beta1 = static_cast<float>(cfg_.optim.beta1);
+  hp.beta2 = static_cast<float>(cfg_.optim.beta2);
+  hp.eps = static_cast<float>(cfg_.optim.eps);
+  hp.weight_decay = static_cast<float>(cfg_.optim.weight_decay);
+  hp.grad_scale = (clip > 0 && grad_norm > clip) ? static_cast<float>(clip / grad_norm) : 1.0f;
+  hp.step = step_ + 1;
+  be_.adamw_update(model_.params(), model_.grads(), adam_m_.data(), adam_v_.data(), model_.layout().segments(), hp);
+  be_.synchronize();
+
+  ++step_;
+  tokens_ += static_cast<int64_t>(tokens_per_step);
+  StepMetrics out;
+  out.step = step_;
+  out.total_steps = cfg_.train.steps;
+  out.loss = loss;
+  out.lr = hp.lr;
+  out.grad_norm = grad_norm;
+  out.tokens = tokens_;
+  const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
+  out.step_ms = seconds * 1e3;
+  out.tokens_per_s = tokens_per_step / seconds;
+  out.mfu = peak_flops_ > 0 ? out.tokens_per_s * flops_per_token_ / peak_flops_ : 0.0;
+  return out;
+}
+
+double Trainer::evaluate() {
+  STRATA_CHECK(valid_ != nullptr, internal, "evaluate() without validation data");
+  const int mb = cfg_.train.micro_batch, t = cfg_.model.seq_len;
+  const int64_t batches = cfg_.train.eval_steps * micro_batches_;
+  double loss_sum = 0.0;
+  for (int64_t i = 0; i < batches; ++i) {
+    valid_->read(static_cast<uint64_t>(i) * mb, mb, inputs_.data(), targets_.data());
+    loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), false, 0.0f);
+  }
+  return batches > 0 ? loss_sum / (static_cast<double>(batches) * mb * t) : 0.0;
+}
+
+void Trainer::run(MetricsLogger& logger) {
+  const int64_t total = cfg_.train.steps;
+  const int64_t eval_every = cfg_.train.eval_interval;
+  const bool can_eval = valid_ != nullptr && cfg_.train.eval_steps > 0;
+  while (step_ < total) {
+    StepMetrics m = step();
+    const bool last = step_ == total;
+    if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();
+    if (step_ % cfg_.train.log_interval == 0 || last || m.val_loss) logger.log(m);
+  }
+}
+
+}  // namespace strata

@@ -1,0 +1,50 @@
+// trainer.h — the training loop of one rank: micro-batch gradient accumulation, global-norm clipping,
+// fused AdamW with the learning-rate schedule, periodic evaluation, metrics.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "kernels/backend.h"
+#include "src/batch_source.h"
+#include "src/config.h"
+#include "src/gpt_model.h"
+#include "src/lr_schedule.h"
+#include "src/metrics.h"
+
+namespace strata {
+
+class Trainer {
+ public:
+  // valid may be null (no evaluation). peak_flops: MFU denominator in FLOP/s (per rank).
+  Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSource> train, std::unique_ptr<BatchSource> valid,
+          double peak_flops);
+
+  // One optimizer step over a global batch; returns its metrics (val_loss unset).
+  StepMetrics step();
+  // Mean loss over train.eval_steps global batches from the start of the validation data.
+  double evaluate();
+  // Runs from the current step to train.steps, logging every train.log_interval steps and evaluating
+  // every train.eval_interval steps (and at the end when validation data is configured).
+  void run(MetricsLogger& logger);
+
+  GptModel& model() { return model_; }
+  int64_t steps_done() const { return step_; }
+  int micro_batches() const { return micro_batches_; }
+
+ private:
+  Config cfg_;
+  Backend& be_;
+  std::unique_ptr<BatchSource> train_, valid_;
+  GptModel model_;
+  DeviceBuffer<float> adam_m_, adam_v_, norm_;
+  LrSchedule schedule_;
+  double peak_flops_;
+  double flops_per_token_;
+  int micro_batches_;
+  int64_t step_ = 0;
+  int64_t tokens_ = 0;
+  std::vector<int32_t> inputs_, targets_;
+};
+
+}  // namespace strata
