@@ -1,0 +1,52 @@
+// byte_tokenizer.h — the Tokenizer interface that shard building and inspection use, and the
+// byte-level tokenizer: ids 0..255 are the bytes of the UTF-8 (or any) text, 256 ends a document.
+// A BPE tokenizer will implement the same interface (make_tokenizer is where it gets chosen).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace strata {
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+  virtual std::string name() const = 0;
+  virtual std::int64_t vocab_size() const = 0;
+  virtual std::int32_t eos_id() const = 0;  // appended after every document by the shard builder
+
+  // Appends the ids of `text` to `out` (no eos: documents are terminated by the caller).
+  virtual void encode(std::string_view text, std::vector<std::int32_t>& out) const = 0;
+  std::vector<std::int32_t> encode(std::string_view text) const {
+    std::vector<std::int32_t> out;
+    encode(text, out);
+    return out;
+  }
+
+  // The text of `ids`; each eos becomes `eos_text` (nothing by default, e.g. "\n%\n" to show
+  // document boundaries). Error (data) for an id outside the vocabulary.
+  virtual std::string decode(std::span<const std::int32_t> ids, std::string_view eos_text = {}) const = 0;
+};
+
+class ByteTokenizer final : public Tokenizer {
+ public:
+  static constexpr std::int32_t eos = 256;
+  static constexpr std::int64_t vocab = 257;
+
+  using Tokenizer::encode;
+  std::string name() const override { return "byte"; }
+  std::int64_t vocab_size() const override { return vocab; }
+  std::int32_t eos_id() const override { return eos; }
+  void encode(std::string_view text, std::vector<std::int32_t>& out) const override;
+  std::string decode(std::span<const std::int32_t> ids, std::string_view eos_text = {}) const override;
+};
+
+// The tokenizer called `name` (the --tokenizer option). Only "byte" exists yet; any other name is an
+// Error (config) listing the choices.
+std::unique_ptr<Tokenizer> make_tokenizer(std::string_view name);
+
+}  // namespace strata
