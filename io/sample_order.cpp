@@ -29,6 +29,7 @@ SampleOrder::SampleOrder(std::uint64_t num_samples, std::uint64_t seed, bool shu
 }
 
 std::uint64_t SampleOrder::permute(std::uint64_t epoch, std::uint64_t i) const {
+  STRATA_CHECK(i < num_samples_, internal, "SampleOrder::permute: index ", i, " outside [0, ", num_samples_, ")");
   if (!shuffle_ || num_samples_ == 1) return i;
   const unsigned h = half_bits_;
   const std::uint64_t mask = h == 32 ? 0xffffffffULL : (std::uint64_t{1} << h) - 1;

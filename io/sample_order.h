@@ -32,7 +32,7 @@ class SampleOrder {
   std::uint64_t epoch(std::uint64_t k) const { return k / num_samples_; }
   // The dataset sample (in [0, S)) that global sample k reads.
   std::uint64_t sample(std::uint64_t k) const { return permute(k / num_samples_, k % num_samples_); }
-  // perm_epoch(i) for i in [0, S).
+  // perm_epoch(i) for i in [0, S) (Error internal otherwise).
   std::uint64_t permute(std::uint64_t epoch, std::uint64_t i) const;
 
  private:

@@ -195,7 +195,8 @@ Shard::Shard(std::string path) : path_(std::move(path)) {
   STRATA_CHECK(fs::exists(status), data, path_, ": shard file not found");
   STRATA_CHECK(!fs::is_directory(status), data, path_, ": is a directory; expected an HDF5 shard file");
   const htri_t is_hdf5 = H5Fis_hdf5(path_.c_str());
-  STRATA_CHECK(is_hdf5 > 0, data, path_, ": not an HDF5 file (no HDF5 signature found)", detail_suffix());
+  STRATA_CHECK(is_hdf5 >= 0, data, path_, ": cannot read the file", detail_suffix());
+  STRATA_CHECK(is_hdf5 > 0, data, path_, ": not an HDF5 file (no HDF5 signature found)");
 
   H5Id fapl = file_access_plist();
   H5Id file(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
@@ -457,11 +458,12 @@ void ShardSetWriter::append(std::span<const std::int32_t> tokens) {
       char suffix[32];
       std::snprintf(suffix, sizeof(suffix), "_%06zu.h5", paths_.size());
       paths_.push_back(prefix_ + suffix);
-      current_.emplace(paths_.back(), vocab_size_, eos_id_,
-                       static_cast<std::size_t>(std::min<std::uint64_t>(ShardWriter::default_chunk_tokens, shard_tokens_)));
+      const auto chunk = std::min<std::uint64_t>(ShardWriter::default_chunk_tokens, shard_tokens_);
+      current_.emplace(paths_.back(), vocab_size_, eos_id_, static_cast<std::size_t>(chunk));
       if (std::exchange(document_pending_, false)) current_->begin_document();
     }
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(tokens.size(), shard_tokens_ - current_->num_tokens()));
+    const auto n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(tokens.size(), shard_tokens_ - current_->num_tokens()));
     current_->append(tokens.first(n));
     tokens = tokens.subspan(n);
     tokens_ += n;

@@ -2,6 +2,7 @@
 #include "io/token_dataset.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "kernels/error.h"
 

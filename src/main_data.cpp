@@ -70,7 +70,8 @@ int cmd_build(const std::vector<std::string>& args) {
       ("tokenizer", po::value(&tokenizer_name)->default_value("byte"), "tokenizer: byte (ids 0-255 bytes, 256 eos)")
       ("split", po::value(&split_name)->default_value("delimiter"), "document split rule: delimiter, blank or file")
       ("delimiter", po::value(&opt.split.delimiter)->default_value("%"), "delimiter line for --split delimiter")
-      ("valid-fraction", po::value(&opt.valid_fraction)->default_value(0.05), "fraction of documents for validation, in [0, 1)")
+      ("valid-fraction", po::value(&opt.valid_fraction)->default_value(0.05), 
+       "fraction of documents for validation, in [0, 1)")
       ("shard-tokens", po::value(&shard_tokens)->default_value(100'000'000), "tokens per shard file")
       ("seed", po::value(&opt.seed)->default_value(1234), "seed of the train/valid assignment")
       ("out", po::value(&opt.out_dir)->required(), "output directory (created if missing)")

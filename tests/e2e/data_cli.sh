@@ -48,14 +48,15 @@ ln -s a.txt corpus/a.txt.u8   # fortune-style symlink to a file already included
 
 expect 2 "$BIN" build --tokenizer bpe --out o corpus;             contains err.txt "unknown tokenizer 'bpe'"
 expect 2 "$BIN" build --split sentences --out o corpus;           contains err.txt "unknown split rule"
-expect 2 "$BIN" build --valid-fraction 2 --out o corpus;          contains err.txt "valid-fraction"
+expect 2 "$BIN" build --valid-fraction 2 --out o corpus;         contains err.txt "valid-fraction"
 
 expect 0 "$BIN" build --tokenizer byte --split delimiter --delimiter % --valid-fraction 0.1 \
   --shard-tokens 1000 --seed 3 --out shards corpus
 contains out.txt "2 input file(s), 41 documents"
 contains out.txt "train:"
 contains out.txt "valid:"
-[[ -f shards/train_000000.h5 && -f shards/train_000001.h5 && -f shards/valid_000000.h5 ]] || { ls shards; fail "missing shards"; }
+[[ -f shards/train_000000.h5 && -f shards/train_000001.h5 && -f shards/valid_000000.h5 ]] ||
+  { ls shards; fail "missing shards"; }
 ls shards/*.tmp 2>/dev/null && fail "temporary files left behind"
 
 expect 0 "$BIN" inspect shards/train_000000.h5

@@ -76,7 +76,8 @@ TEST(IoSampleOrder, EveryEpochIsAPermutation) {
       for (std::uint64_t epoch = 0; epoch < 3; ++epoch) {
         std::vector<std::uint64_t> seen = epoch_order(order, epoch);
         std::sort(seen.begin(), seen.end());
-        for (std::uint64_t i = 0; i < s; ++i) ASSERT_EQ(seen[i], i) << "S=" << s << " seed=" << seed << " epoch=" << epoch;
+        for (std::uint64_t i = 0; i < s; ++i)
+          ASSERT_EQ(seen[i], i) << "S=" << s << " seed=" << seed << " epoch=" << epoch;
       }
     }
   }

@@ -246,7 +246,8 @@ TEST(IoText, BuildErrors) {
   BuildOptions opt;
   opt.out_dir = dir.file("out");
   opt.inputs = {dir.write("empty.txt", "%\n\n%\n")};
-  expect_error([&] { build_text_shards(opt, ByteTokenizer()); }, ErrorKind::data, {dir.file("empty.txt"), "no documents"});
+  expect_error([&] { build_text_shards(opt, ByteTokenizer()); }, ErrorKind::data,
+               {dir.file("empty.txt"), "no documents"});
   opt.inputs = {dir.file("missing.txt")};
   expect_error([&] { build_text_shards(opt, ByteTokenizer()); }, ErrorKind::data, {dir.file("missing.txt")});
   opt.inputs = {dir.write("ok.txt", "text\n")};
