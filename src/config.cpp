@@ -99,10 +99,32 @@ Config load_config(const std::string& ini_path, const std::vector<std::string>& 
   Config cfg;
   std::string train_list, valid_list;
   const po::options_description desc = describe(cfg, train_list, valid_list);
+  // A key given more than once on the command line: the last one wins, as users of job scripts expect
+  // when they append an override to a fixed command.
+  std::vector<std::pair<std::string, std::string>> pairs;
+  for (std::size_t i = 0; i < overrides.size(); ++i) {
+    const std::string& tok = overrides[i];
+    const auto eq = tok.find('=');
+    std::string key = eq == std::string::npos ? tok : tok.substr(0, eq);
+    std::string value = eq != std::string::npos ? tok.substr(eq + 1)
+                        : (i + 1 < overrides.size() && overrides[i + 1].rfind("--", 0) != 0) ? overrides[++i]
+                                                                                             : std::string();
+    std::erase_if(pairs, [&](const auto& kv) { return kv.first == key; });
+    pairs.emplace_back(std::move(key), std::move(value));
+  }
+  std::vector<std::string> tokens;
+  for (const auto& [key, value] : pairs) {
+    if (value.empty()) {  // "--data.valid=" clears a key: Boost takes an empty value only as its own token
+      tokens.push_back(key);
+      tokens.emplace_back();
+    } else {
+      tokens.push_back(key + "=" + value);
+    }
+  }
   po::variables_map vm;
   // Command-line values are stored first: Boost keeps the first value stored, so they win over the file.
   try {
-    po::store(po::command_line_parser(overrides).options(desc).run(), vm);
+    po::store(po::command_line_parser(tokens).options(desc).run(), vm);
   } catch (const po::error& e) {
     STRATA_THROW(config, "command line: ", e.what(), " (keys are --section.key=value; see --help)");
   }

@@ -41,7 +41,7 @@ TEST(Config, ShippedTinyConfigLoadsAndValidates) {
 
 TEST(Config, CommandLineOverridesTheFile) {
   const std::string ini = write_ini("[model]\nlayers = 3\nhidden = 32\n[data]\ntrain = a.h5, b/*.h5\n");
-  const Config c = load_config(ini, {"--model.layers=5", "--optim.lr", "0.01"});
+  const Config c = load_config(ini, {"--model.layers=4", "--optim.lr", "0.01", "--model.layers=5"});
   EXPECT_EQ(c.model.layers, 5);
   EXPECT_EQ(c.model.hidden, 32);
   EXPECT_DOUBLE_EQ(c.optim.lr, 0.01);
