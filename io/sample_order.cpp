@@ -5,18 +5,12 @@
 #include <utility>
 
 #include "io/token_dataset.h"
+#include "kernels/counter_rng.h"
 #include "kernels/error.h"
 
 namespace strata {
 
 namespace {
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 constexpr int feistel_rounds = 6;
 

@@ -4,15 +4,10 @@
 #include <cmath>
 #include <string_view>
 
+#include "kernels/counter_rng.h"
+
 namespace strata {
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 uint64_t fnv1a(std::string_view s) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -21,14 +16,6 @@ uint64_t fnv1a(std::string_view s) {
 }
 
 }  // namespace
-
-float counter_normal(uint64_t seed, uint64_t stream, uint64_t index) {
-  const uint64_t a = splitmix64(seed ^ splitmix64(stream ^ splitmix64(index)));
-  const uint64_t b = splitmix64(a);
-  const double u1 = (static_cast<double>(a >> 11) + 1.0) * 0x1.0p-53;  // (0, 1]
-  const double u2 = static_cast<double>(b >> 11) * 0x1.0p-53;          // [0, 1)
-  return static_cast<float>(std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2));
-}
 
 void init_parameters(std::vector<float>& host, const ParamLayout& layout, const GptShape& shape, uint64_t seed) {
   host.assign(layout.total(), 0.0f);

@@ -16,8 +16,5 @@ namespace strata {
 // biases 0; padded vocabulary rows of wte are 0.
 void init_parameters(std::vector<float>& host, const ParamLayout& layout, const GptShape& shape, uint64_t seed);
 
-// The standard normal value number `index` of stream `stream` under `seed` (Box-Muller on a
-// SplitMix64 hash of the three; deterministic on every platform).
-float counter_normal(uint64_t seed, uint64_t stream, uint64_t index);
 
 }  // namespace strata
