@@ -1,0 +1,138 @@
+// test_kernels_adamw.cpp — Backend::adamw_update on every backend against a scalar double AdamW over a
+// few steps: g = grad * grad_scale first; m, v moments; bias correction by step; decoupled weight decay
+// only on segments with weight_decay = true; elements outside every segment untouched.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <ostream>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "kernel_test_util.h"
+
+namespace strata::ktest {
+namespace {
+
+// A flat parameter buffer of `total` elements cut into segments. Each layout has segments with and
+// without decay, odd and length-1 segments; some leave gaps that no segment covers.
+struct AdamWLayout {
+  const char* name;
+  std::size_t total;
+  std::vector<ParamSegment> segments;
+};
+void PrintTo(const AdamWLayout& l, std::ostream* os) { *os << l.name << " (" << l.total << " elements)"; }
+
+const AdamWLayout kLayouts[] = {
+    {"one", 1, {{0, 1, true}}},
+    {"mixed", 1000, {{0, 300, true}, {300, 1, false}, {301, 0, true}, {301, 257, true}, {558, 442, false}}},
+    {"gaps", 64, {{3, 7, false}, {10, 33, true}, {50, 13, true}}},  // [0,3), [43,50), [63,64) uncovered
+};
+
+// Scalar double AdamW for one element (the float hyperparameters widened to double exactly).
+struct RefState {
+  double p, m, v;
+};
+
+void ref_adamw_step(RefState& s, double grad, const AdamWParams& hp, bool decay) {
+  const double b1 = hp.beta1, b2 = hp.beta2;
+  const double g = grad * double(hp.grad_scale);
+  s.m = b1 * s.m + (1.0 - b1) * g;
+  s.v = b2 * s.v + (1.0 - b2) * g * g;
+  const double mhat = s.m / (1.0 - std::pow(b1, double(hp.step)));
+  const double vhat = s.v / (1.0 - std::pow(b2, double(hp.step)));
+  const double wd = decay ? double(hp.weight_decay) : 0.0;
+  s.p -= double(hp.lr) * (mhat / (std::sqrt(vhat) + double(hp.eps)) + wd * s.p);
+}
+
+class KernelAdamW : public ::testing::TestWithParam<std::tuple<BackendFactory, AdamWLayout>> {};
+
+TEST_P(KernelAdamW, StepsMatchDoubleReference) {
+  const auto be = std::get<0>(GetParam()).make();
+  const AdamWLayout& layout = std::get<1>(GetParam());
+  const std::size_t n = layout.total;
+
+  // Segment membership of each element: -1 outside every segment, else 0 / 1 for its decay flag.
+  std::vector<int> decay(n, -1);
+  for (const ParamSegment& seg : layout.segments) {
+    for (std::size_t i = seg.offset; i < seg.offset + seg.count; ++i) decay[i] = seg.weight_decay ? 1 : 0;
+  }
+
+  const std::vector<float> p0 = random_vector(n, 141), m0 = random_vector(n, 142, -0.1f, 0.1f),
+                           v0 = random_vector(n, 143, 0.0f, 0.1f);
+  std::vector<RefState> ref(n);
+  for (std::size_t i = 0; i < n; ++i) ref[i] = {p0[i], m0[i], v0[i]};
+
+  auto d_p = upload(*be, p0);
+  auto d_m = upload(*be, m0);
+  auto d_v = upload(*be, v0);
+  AdamWParams hp;
+  hp.lr = 0.05f;
+  hp.beta1 = 0.9f;
+  hp.beta2 = 0.95f;
+  hp.eps = 1e-8f;
+  hp.weight_decay = 0.1f;
+  for (long step = 1; step <= 4; ++step) {
+    SCOPED_TRACE("step " + std::to_string(step));
+    hp.step = step;
+    hp.grad_scale = step % 2 ? 0.5f : 1.0f;  // as after a clipped and an unclipped step
+    // Gradients in [-2, 2]: after grad_scale, v sits well above eps^2 and m changes sign between steps.
+    const std::vector<float> grad = random_vector(n, 150 + std::uint32_t(step), -2.0f, 2.0f);
+    auto d_grad = upload(*be, grad);
+    be->adamw_update(d_p.data(), d_grad.data(), d_m.data(), d_v.data(), layout.segments, hp);
+
+    std::vector<double> ref_p(n), ref_m(n), ref_v(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      if (decay[i] >= 0) ref_adamw_step(ref[i], grad[i], hp, decay[i] == 1);
+      ref_p[i] = ref[i].p;
+      ref_m[i] = ref[i].m;
+      ref_v[i] = ref[i].v;
+    }
+    const std::vector<float> p = download(*be, d_p), m = download(*be, d_m), v = download(*be, d_v);
+    ASSERT_TRUE(all_close("params", p, ref_p, kFp32Optimizer));
+    ASSERT_TRUE(all_close("m", m, ref_m, kFp32Optimizer));
+    ASSERT_TRUE(all_close("v", v, ref_v, kFp32Optimizer));
+    for (std::size_t i = 0; i < n; ++i) {
+      if (decay[i] >= 0) continue;
+      ASSERT_EQ(p[i], p0[i]) << "params[" << i << "] is outside every segment";
+      ASSERT_EQ(m[i], m0[i]) << "m[" << i << "] is outside every segment";
+      ASSERT_EQ(v[i], v0[i]) << "v[" << i << "] is outside every segment";
+    }
+  }
+}
+
+// Weight decay is what separates the two kinds of segment: with zero gradients (m = v = 0, so the
+// Adam term is 0 / (0 + eps) = 0) a decayed parameter shrinks by exactly lr * wd * p and the other
+// stays put.
+TEST_P(KernelAdamW, DecayOnlyWhereTheSegmentAsksForIt) {
+  const auto be = std::get<0>(GetParam()).make();
+  const AdamWLayout& layout = std::get<1>(GetParam());
+  const std::size_t n = layout.total;
+  const std::vector<float> p0 = random_vector(n, 161);
+  auto d_p = upload(*be, p0);
+  auto d_g = upload(*be, std::vector<float>(n, 0.0f));
+  auto d_m = upload(*be, std::vector<float>(n, 0.0f));
+  auto d_v = upload(*be, std::vector<float>(n, 0.0f));
+  AdamWParams hp;
+  hp.lr = 0.5f;
+  hp.weight_decay = 0.2f;
+  be->adamw_update(d_p.data(), d_g.data(), d_m.data(), d_v.data(), layout.segments, hp);
+  std::vector<double> ref(p0.begin(), p0.end());
+  for (const ParamSegment& seg : layout.segments) {
+    if (!seg.weight_decay) continue;
+    for (std::size_t i = seg.offset; i < seg.offset + seg.count; ++i) ref[i] = p0[i] * (1.0 - 0.5 * double(0.2f));
+  }
+  EXPECT_TRUE(all_close("params", download(*be, d_p), ref, kFp32Optimizer));
+}
+
+std::string adamw_name(const ::testing::TestParamInfo<std::tuple<BackendFactory, AdamWLayout>>& info) {
+  return std::get<0>(info.param).name + "_" + std::get<1>(info.param).name;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, KernelAdamW,
+                         ::testing::Combine(::testing::ValuesIn(backend_factories()), ::testing::ValuesIn(kLayouts)),
+                         adamw_name);
+
+}  // namespace
+}  // namespace strata::ktest
