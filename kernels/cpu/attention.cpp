@@ -28,6 +28,7 @@
 #include <new>
 
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/vec_math.h"
 #include "kernels/error.h"
 
 namespace strata::cpu {
@@ -82,27 +83,6 @@ struct Carver {
     return p;
   }
 };
-
-// e^x for the softmax, clamped to [-87.3, 88.7] (so e^x stays a normal float and finite inputs never
-// give inf/NaN). Cody-Waite reduction x = k ln2 + r and a degree-6 polynomial, ~2 ulp. Written so that
-// GCC vectorizes loops calling it without -ffast-math: k is rounded with the 1.5*2^23 trick (GCC 12
-// does not vectorize __builtin_roundevenf, nor libm's expf) and 2^k is built with bit_cast.
-inline float softmax_exp(float x) {
-  x = x < -87.3f ? -87.3f : x;
-  x = x > 88.7f ? 88.7f : x;
-  constexpr float kRound = 12582912.0f;  // 1.5 * 2^23: adding it rounds |v| < 2^22 to an integer
-  const float k = (x * 1.44269504088896341f + kRound) - kRound;
-  float r = x - k * 0.693359375f;  // ln2 split into a high part exact in float ...
-  r = r - k * -2.12194440e-4f;     // ... and the low remainder
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  return p * std::bit_cast<float>((static_cast<std::int32_t>(k) + 127) << 23);
-}
 
 #if defined(__AVX__) && defined(__has_builtin)
 #if __has_builtin(__builtin_shufflevector)
@@ -311,7 +291,7 @@ void forward_query_tile(float* out, float* lse, const float* qkv, const Shape& s
 #pragma omp simd
       for (int i = 0; i < kTile; ++i) {
         const float m_new = std::max(w.m[i], w.tile_max[i]);
-        w.alpha[i] = softmax_exp(w.m[i] - m_new);
+        w.alpha[i] = fast_expf(w.m[i] - m_new);
         w.l[i] *= w.alpha[i];
         w.m[i] = m_new;
       }
@@ -321,7 +301,7 @@ void forward_query_tile(float* out, float* lse, const float* qkv, const Shape& s
       float* sj = w.st + j * kTile;
 #pragma omp simd
       for (int i = 0; i < kTile; ++i) {
-        const float e = softmax_exp(sj[i] - w.m[i]);  // unconditional: a select vectorizes, a branch not
+        const float e = fast_expf(sj[i] - w.m[i]);  // unconditional: a select vectorizes, a branch not
         const float p = diagonal && i < j ? 0.f : e;
         sj[i] = p;
         w.l[i] += p;
@@ -472,7 +452,7 @@ void backward_head(float* dqkv, const float* dout, const float* out, const float
         // run over whole blocks of rows/columns.
 #pragma omp simd
         for (int j = 0; j < kTile; ++j) {
-          const float e = softmax_exp(pi[j] - lse_i);  // unconditional: a select vectorizes, a branch not
+          const float e = fast_expf(pi[j] - lse_i);  // unconditional: a select vectorizes, a branch not
           const float pij = j < n_keys ? e : 0.f;
           pi[j] = pij;
           dsi[j] = pij * (dsi[j] - d_i);

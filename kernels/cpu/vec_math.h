@@ -3,8 +3,8 @@
 // reductions over rows deterministic.
 #pragma once
 
+#include <bit>
 #include <cstdint>
-#include <cstring>
 
 namespace strata::cpu {
 
@@ -13,7 +13,9 @@ namespace strata::cpu {
 inline float fast_expf(float x) {
   x = x < -87.3f ? -87.3f : x;   // below this e^x is subnormal/0; clamp keeps 2^k representable
   x = x > 88.7f ? 88.7f : x;
-  const float k = __builtin_roundevenf(x * 1.44269504088896341f);
+  // Round to nearest by adding 1.5 * 2^23 (exact for |v| < 2^22): unlike roundevenf, GCC vectorizes it.
+  constexpr float kRound = 12582912.0f;
+  const float k = (x * 1.44269504088896341f + kRound) - kRound;
   float r = x - k * 0.693359375f;  // ln2 split into a high part exact in float ...
   r = r - k * -2.12194440e-4f;     // ... and the low remainder
   float p = 1.9875691500e-4f;
@@ -23,10 +25,7 @@ inline float fast_expf(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
-  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, sizeof(scale));
-  return p * scale;
+  return p * std::bit_cast<float>((static_cast<int32_t>(k) + 127) << 23);
 }
 
 // Columns are reduced in blocks of this many floats: each OpenMP thread owns whole blocks and sums
