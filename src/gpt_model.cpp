@@ -88,9 +88,15 @@ double GptModel::forward_backward(const int32_t* tokens, const int32_t* targets,
   for (int l = 0; l < nl; ++l) block_forward(l, x_[l].data(), x_[l + 1].data());
   const double loss = head_forward(backward, dloss);
   if (backward) {
+    const int first = layout_.partition().first_layer;
     head_backward();
-    for (int l = nl - 1; l >= 0; --l) block_backward(l, x_[l].data());
-    embed_backward();
+    notify(layout_.head_range());
+    for (int l = nl - 1; l >= 0; --l) {
+      block_backward(l, x_[l].data());
+      notify(layout_.block_range(first + l));
+    }
+    embed_backward();  // wte also collected the output projection's gradient in head_backward
+    notify(layout_.embedding_range());
   }
   return loss;
 }

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -37,6 +38,12 @@ class GptModel {
   // loss scaled by dloss (e.g. 1 / (B*T*micro_batches) for the mean over a global batch).
   double forward_backward(const int32_t* tokens, const int32_t* targets, bool backward, float dloss);
 
+  // Called during backward, on the last use of each gradient range (ParamLayout::Range): the head, each
+  // block from last to first, then the embedding. Data parallelism starts its bucket reductions here
+  // so that they overlap the rest of the backward pass. Empty function: no calls.
+  using GradsReady = std::function<void(const ParamLayout::Range&)>;
+  void set_grads_ready(GradsReady hook) { grads_ready_ = std::move(hook); }
+
   // Activation bytes held for one micro-batch (reported at start-up).
   std::size_t activation_bytes() const;
 
@@ -60,7 +67,12 @@ class GptModel {
   void block_backward(int layer, const float* x_in);
   void embed_backward();
 
+  void notify(const ParamLayout::Range& r) {
+    if (grads_ready_ && r.count > 0) grads_ready_(r);
+  }
+
   Backend& be_;
+  GradsReady grads_ready_;
   GptShape shape_;
   ParamLayout layout_;
   int b_;

@@ -71,4 +71,22 @@ const ParamTensor& ParamLayout::get(ParamKind kind, int layer) const {
   return tensors_[idx];
 }
 
+ParamLayout::Range ParamLayout::embedding_range() const {
+  if (!part_.has_embedding) return {};
+  const ParamTensor& wpe = get(ParamKind::wpe);
+  return {0, wpe.offset + wpe.count};
+}
+
+ParamLayout::Range ParamLayout::block_range(int layer) const {
+  const ParamTensor& first = get(ParamKind::ln1_w, layer);
+  const ParamTensor& last = get(ParamKind::fc_proj_b, layer);
+  return {first.offset, last.offset + last.count - first.offset};
+}
+
+ParamLayout::Range ParamLayout::head_range() const {
+  if (!part_.has_head) return {};
+  const ParamTensor& w = get(ParamKind::lnf_w);
+  return {w.offset, total_ - w.offset};
+}
+
 }  // namespace strata

@@ -60,6 +60,15 @@ class ParamLayout {
   const ParamTensor& get(ParamKind kind, int layer = -1) const;
   const ModelPartition& partition() const { return part_; }
 
+  // Contiguous [offset, offset + count) ranges of the flat buffer (count 0 when not held): the units in
+  // which gradients become ready during backward (head first, blocks last to first, embedding last).
+  struct Range {
+    std::size_t offset = 0, count = 0;
+  };
+  Range embedding_range() const;
+  Range block_range(int layer) const;
+  Range head_range() const;
+
  private:
   void add(ParamKind kind, int layer, std::vector<int64_t> shape, bool decay, ParamInit init);
 

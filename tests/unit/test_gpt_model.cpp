@@ -125,5 +125,32 @@ TEST(GptModel, ForwardBackwardIsDeterministic) {
   EXPECT_EQ(a.get_gradients(), b.get_gradients());
 }
 
+TEST(GptModel, GradsReadyRangesTileTheBufferAndHoldFinalGradients) {
+  Case c = make_case(3, 8, 2, 4, 11, 2, 13);
+  auto be = make_cpu_backend();
+  GptModel model(*be, c.shape, ModelPartition{}, c.batch);
+  model.set_parameters(c.params);
+  std::vector<ParamLayout::Range> ranges;
+  std::vector<std::vector<float>> snapshots;
+  model.set_grads_ready([&](const ParamLayout::Range& r) {
+    ranges.push_back(r);
+    const std::vector<float> g = model.get_gradients();
+    snapshots.emplace_back(g.begin() + r.offset, g.begin() + r.offset + r.count);
+  });
+  model.forward_backward(c.tokens.data(), c.targets.data(), true, 0.1f);
+  const ParamLayout& lay = model.layout();
+  ASSERT_EQ(ranges.size(), 5u);  // head, blocks 2, 1, 0, embedding
+  EXPECT_EQ(ranges[0].offset, lay.head_range().offset);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(ranges[1 + i].offset, lay.block_range(2 - i).offset);
+  EXPECT_EQ(ranges[4].offset, 0u);
+  std::size_t covered = 0;
+  for (const auto& r : ranges) covered += r.count;
+  EXPECT_EQ(covered, lay.total());
+  const std::vector<float> final_grads = model.get_gradients();
+  for (std::size_t i = 0; i < ranges.size(); ++i)
+    EXPECT_TRUE(std::equal(snapshots[i].begin(), snapshots[i].end(), final_grads.begin() + ranges[i].offset))
+        << "range " << i << " changed after it was reported ready";
+}
+
 }  // namespace
 }  // namespace strata
