@@ -13,6 +13,7 @@ namespace strata {
 int data_build(const std::vector<std::string>& args);    // data_build_cmd.cpp
 int data_inspect(const std::vector<std::string>& args);  // data_inspect_cmd.cpp
 int data_verify(const std::vector<std::string>& args);   // data_inspect_cmd.cpp
+int data_import(const std::vector<std::string>& args);   // data_import_cmd.cpp
 
 // Parses a command's arguments; the positional arguments go to `positional`. Returns false when
 // --help was given (after printing the usage and the options).

@@ -21,6 +21,7 @@ constexpr const char* main_usage =
     "  build    tokenize text files into train/valid HDF5 token shards\n"
     "  inspect  print a shard's size, vocabulary, type and first tokens\n"
     "  verify   check shards: format, and every token < vocab_size\n"
+    "  import   convert llm.c, Megatron-LM, raw or .npy token files into shards\n"
     "\n"
     "Run 'strata-data <command> --help' for the options of a command. Exit codes: 0 success,\n"
     "2 usage error, 3 bad input data, 1 other failures. The shard format is in docs/data.md.\n";
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     if (command == "build") return data_build(args);
     if (command == "inspect") return data_inspect(args);
     if (command == "verify") return data_verify(args);
+    if (command == "import") return data_import(args);
     std::cerr << (command.empty() ? "strata-data: error: missing command\n"
                                   : "strata-data: error: unknown command '" + command + "'\n")
               << main_usage;
