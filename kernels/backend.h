@@ -25,11 +25,16 @@ namespace strata {
 
 enum class DeviceKind { cpu, cuda };
 
-// One contiguous range of a flat parameter buffer and its AdamW weight-decay setting.
+// One contiguous range of a flat parameter buffer and its AdamW weight-decay setting. The optimizer
+// state (m, v) of the range starts at state_offset, which lets ZeRO keep a rank's shard of the state
+// in a compact buffer; by default the state is laid out like the parameters.
 struct ParamSegment {
-  std::size_t offset = 0;  // in elements
+  static constexpr std::size_t kSameAsParams = static_cast<std::size_t>(-1);
+  std::size_t offset = 0;  // in elements, into params and grads
   std::size_t count = 0;
   bool weight_decay = true;
+  std::size_t state_offset = kSameAsParams;  // into m and v
+  std::size_t state() const { return state_offset == kSameAsParams ? offset : state_offset; }
 };
 
 struct AdamWParams {

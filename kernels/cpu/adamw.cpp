@@ -15,8 +15,8 @@ void adamw_update(float* params, const float* grads, float* m, float* v, std::sp
     const float wd = seg.weight_decay ? hp.weight_decay : 0.0f;
     float* p = params + seg.offset;
     const float* g = grads + seg.offset;
-    float* mm = m + seg.offset;
-    float* vv = v + seg.offset;
+    float* mm = m + seg.state();
+    float* vv = v + seg.state();
 #pragma omp for simd schedule(static) nowait
     for (std::size_t i = 0; i < seg.count; ++i) {
       p[i] = math::adamw_step(p[i], g[i] * hp.grad_scale, mm[i], vv[i], hp.beta1, hp.beta2, hp.eps, hp.lr, wd, bc1,

@@ -102,6 +102,37 @@ TEST_P(KernelAdamW, StepsMatchDoubleReference) {
   }
 }
 
+// ZeRO keeps a rank's optimizer state compact: the same segments with their state packed elsewhere
+// give bit-identical parameters and state.
+TEST_P(KernelAdamW, CompactStateMatchesStateLaidOutLikeParams) {
+  const auto be = std::get<0>(GetParam()).make();
+  const AdamWLayout& layout = std::get<1>(GetParam());
+  const std::size_t n = layout.total;
+  std::vector<ParamSegment> packed = layout.segments;
+  std::size_t state_total = 0;
+  for (auto it = packed.rbegin(); it != packed.rend(); ++it) {  // reversed packing order, on purpose
+    it->state_offset = state_total;
+    state_total += it->count;
+  }
+  const std::vector<float> p0 = random_vector(n, 241), g = random_vector(n, 242, -1.0f, 1.0f);
+  const std::vector<float> zeros_full(n, 0.0f), zeros_packed(state_total, 0.0f);
+  auto p_a = upload(*be, p0), p_b = upload(*be, p0), grad = upload(*be, g);
+  auto m_a = upload(*be, zeros_full), v_a = upload(*be, zeros_full);
+  auto m_b = upload(*be, zeros_packed), v_b = upload(*be, zeros_packed);
+  AdamWParams hp;
+  hp.lr = 0.01f;
+  hp.weight_decay = 0.1f;
+  for (long step = 1; step <= 3; ++step) {
+    hp.step = step;
+    be->adamw_update(p_a.data(), grad.data(), m_a.data(), v_a.data(), layout.segments, hp);
+    be->adamw_update(p_b.data(), grad.data(), m_b.data(), v_b.data(), packed, hp);
+  }
+  ASSERT_EQ(download(*be, p_a), download(*be, p_b));
+  const std::vector<float> m_full = download(*be, m_a), m_packed = download(*be, m_b);
+  for (const ParamSegment& seg : packed)
+    for (std::size_t i = 0; i < seg.count; ++i) ASSERT_EQ(m_full[seg.offset + i], m_packed[seg.state_offset + i]);
+}
+
 // Weight decay is what separates the two kinds of segment: with zero gradients (m = v = 0, so the
 // Adam term is 0 / (0 + eps) = 0) a decayed parameter shrinks by exactly lr * wd * p and the other
 // stays put.
