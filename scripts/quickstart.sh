@@ -9,6 +9,9 @@ if [ ! -f data/fortunes/valid_000000.h5 ]; then
   ./build/src/strata-data build --tokenizer byte --split delimiter --delimiter % --valid-fraction 0.05 \
     --out data/fortunes /usr/share/games/fortunes
 fi
+# Passive OpenMP waiting costs ~nothing on an idle machine and avoids a many-fold slowdown when other
+# work shares the cores (spinning threads steal them from the threads doing the work).
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 mkdir -p runs/gpt-tiny
 rm -f runs/gpt-tiny/metrics.jsonl
 ./build/src/strata-train configs/gpt-tiny.ini "$@"
