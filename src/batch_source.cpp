@@ -1,33 +1,29 @@
 // batch_source.cpp — see batch_source.h.
 #include "src/batch_source.h"
 
+#include <algorithm>
 #include <random>
 
-#include "io/sample_order.h"
-#include "io/token_dataset.h"
 #include "kernels/error.h"
+#include "src/config.h"
 
 namespace strata {
 namespace {
 
 class ShardSource final : public BatchSource {
  public:
-  ShardSource(const std::vector<std::string>& paths, int seq_len, int model_vocab, uint64_t seed, bool shuffle,
-              const std::string& what)
-      : dataset_(paths, what), reader_(dataset_, seq_len, seed, shuffle) {
-    dataset_.check_model_vocab(model_vocab);
-  }
+  explicit ShardSource(LoaderOptions options) : loader_(std::move(options)) {}
   void read(uint64_t first, int count, int32_t* inputs, int32_t* targets) override {
-    reader_.read(first, static_cast<std::size_t>(count), inputs, targets);
+    STRATA_CHECK(count >= 0, internal, "BatchSource::read of ", count, " samples");
+    loader_.read(first, static_cast<std::size_t>(count), inputs, targets);
   }
-  std::string describe() const override {
-    return dataset_.what() + ": " + std::to_string(dataset_.num_shards()) + " shards, " +
-           std::to_string(dataset_.num_tokens()) + " tokens";
-  }
+  std::string describe() const override { return loader_.describe(); }
+  void seek(LoaderState state) override { loader_.seek(state); }
+  std::optional<LoaderState> state() const override { return loader_.state(); }
+  LoaderStats stats() const override { return loader_.stats(); }
 
  private:
-  TokenDataset dataset_;
-  BatchReader reader_;
+  PrefetchLoader loader_;
 };
 
 class SyntheticSource final : public BatchSource {
@@ -51,11 +47,40 @@ class SyntheticSource final : public BatchSource {
   uint64_t seed_;
 };
 
+LoaderOptions config_loader_options(const Config& cfg, int data_rank, int data_size) {
+  LoaderOptions o;
+  o.seq_len = cfg.model.seq_len;
+  o.model_vocab = cfg.model.vocab_size;
+  o.schedule.global_batch = static_cast<uint64_t>(cfg.train.global_batch);
+  o.schedule.micro_batch = static_cast<uint64_t>(cfg.train.micro_batch);
+  o.schedule.data_rank = static_cast<uint64_t>(data_rank);
+  o.schedule.data_size = static_cast<uint64_t>(data_size);
+  return o;
+}
+
 }  // namespace
 
-std::unique_ptr<BatchSource> make_shard_source(const std::vector<std::string>& paths, int seq_len, int model_vocab,
-                                               uint64_t seed, bool shuffle) {
-  return std::make_unique<ShardSource>(paths, seq_len, model_vocab, seed, shuffle, shuffle ? "data.train" : "data.valid");
+std::unique_ptr<BatchSource> make_shard_source(const std::vector<std::string>& paths, LoaderOptions options) {
+  options.inputs = paths;
+  return std::make_unique<ShardSource>(std::move(options));
+}
+
+std::unique_ptr<BatchSource> make_train_source(const Config& cfg, int data_rank, int data_size, LoaderState start) {
+  LoaderOptions o = config_loader_options(cfg, data_rank, data_size);
+  o.what = "data.train";
+  o.seed = cfg.train.seed;
+  o.shuffle = true;
+  o.start = start;
+  return make_shard_source(cfg.data.train, std::move(o));
+}
+
+std::unique_ptr<BatchSource> make_valid_source(const Config& cfg, int data_rank, int data_size) {
+  LoaderOptions o = config_loader_options(cfg, data_rank, data_size);
+  o.what = "data.valid";
+  o.seed = 0;
+  o.shuffle = false;
+  o.schedule.cycle_steps = static_cast<uint64_t>(std::max<int64_t>(cfg.train.eval_steps, 1));
+  return make_shard_source(cfg.data.valid, std::move(o));
 }
 
 std::unique_ptr<BatchSource> make_synthetic_source(int seq_len, int vocab, uint64_t seed) {

@@ -87,9 +87,10 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
   STRATA_CHECK(!cfg.data.train.empty(), config, "config key data.train: no training data given (shard files, "
                "directories or globs; make shards with strata-data build)");
   const GptShape shape = cfg.shape();
-  auto train = make_shard_source(cfg.data.train, shape.seq_len, shape.vocab_size, cfg.train.seed, true);
+  // Data rank 0 of 1: the reads Trainer::step makes today (every rank reads the whole global batch).
+  auto train = make_train_source(cfg, 0, 1);
   std::unique_ptr<BatchSource> valid;
-  if (!cfg.data.valid.empty()) valid = make_shard_source(cfg.data.valid, shape.seq_len, shape.vocab_size, 0, false);
+  if (!cfg.data.valid.empty()) valid = make_valid_source(cfg, 0, 1);
 
   const double peak = cfg.log.peak_tflops > 0 ? cfg.log.peak_tflops * 1e12
                                               : measure_sgemm_gflops(512, 2048, 512, 0.2) * 1e9;
