@@ -2,7 +2,11 @@
 #include "parallel/mpi_env.h"
 
 #include <omp.h>
+#ifdef __linux__
+#include <sched.h>
+#endif
 
+#include <algorithm>
 #include <cstdlib>
 #include <thread>
 
@@ -44,7 +48,15 @@ int threads_per_rank(int local_size) {
     }
   }
   const int cores = static_cast<int>(std::thread::hardware_concurrency());
-  const int n = (cores > 0 ? cores : 1) / (local_size > 0 ? local_size : 1);
+  int n = (cores > 0 ? cores : 1) / (local_size > 0 ? local_size : 1);
+#ifdef __linux__
+  // A launcher that binds ranks (Open MPI binds each rank to one core by default for up to 2 ranks)
+  // leaves fewer CPUs in this process's affinity mask than the node has: never run more threads
+  // than the mask holds, or they share those cores.
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0) n = std::min(n, CPU_COUNT(&mask));
+#endif
   return n > 0 ? n : 1;
 }
 

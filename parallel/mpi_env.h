@@ -44,7 +44,8 @@ class MpiSession {
 };
 
 // Threads per rank: STRATA_NUM_THREADS or OMP_NUM_THREADS if set, else the node's cores divided by
-// the ranks on that node (at least 1), so that many ranks on few cores never oversubscribe.
+// the ranks on that node, capped by the CPUs this process may run on (its affinity mask, when the
+// launcher binds ranks), at least 1 — so that many ranks on few cores never oversubscribe.
 int threads_per_rank(int local_size);
 
 }  // namespace strata
