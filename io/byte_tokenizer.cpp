@@ -1,12 +1,15 @@
 // byte_tokenizer.cpp — the byte-level tokenizer.
 #include "io/byte_tokenizer.h"
 
+#include <algorithm>
+
+#include "io/bpe_tokenizer.h"
 #include "kernels/error.h"
 
 namespace strata {
 
 void ByteTokenizer::encode(std::string_view text, std::vector<std::int32_t>& out) const {
-  out.reserve(out.size() + text.size());
+  if (out.capacity() < out.size() + text.size()) out.reserve(std::max(out.size() + text.size(), 2 * out.capacity()));
   for (const char c : text) out.push_back(static_cast<unsigned char>(c));
 }
 
@@ -26,9 +29,23 @@ std::string ByteTokenizer::decode(std::span<const std::int32_t> ids, std::string
   return text;
 }
 
-std::unique_ptr<Tokenizer> make_tokenizer(std::string_view name) {
-  if (name == "byte") return std::make_unique<ByteTokenizer>();
-  STRATA_THROW(config, "unknown tokenizer '", name, "'; expected one of: byte");
+std::unique_ptr<Tokenizer> make_tokenizer(std::string_view name, const std::string& vocab_path,
+                                          const std::string& merges_path) {
+  const bool files = !vocab_path.empty() || !merges_path.empty();
+  if (name == "byte") {
+    STRATA_CHECK(!files, config, "the byte tokenizer takes no vocabulary files (--vocab, --merges); they are for "
+                 "--tokenizer bpe");
+    return std::make_unique<ByteTokenizer>();
+  }
+  if (name == "bpe") {
+    STRATA_CHECK(!vocab_path.empty() && !merges_path.empty(), config,
+                 "tokenizer 'bpe' needs both its vocabulary files, --vocab vocab.json and --merges merges.txt (found ",
+                 vocab_path.empty() ? "no --vocab" : "--vocab " + vocab_path, " and ",
+                 merges_path.empty() ? "no --merges" : "--merges " + merges_path,
+                 "), or --vocab-size N to train one on the input");
+    return BpeTokenizer::load(vocab_path, merges_path);
+  }
+  STRATA_THROW(config, "unknown tokenizer '", name, "'; expected one of: byte, bpe");
 }
 
 }  // namespace strata

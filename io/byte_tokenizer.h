@@ -1,6 +1,7 @@
 // byte_tokenizer.h — the Tokenizer interface that shard building and inspection use, and the
 // byte-level tokenizer: ids 0..255 are the bytes of the UTF-8 (or any) text, 256 ends a document.
-// A BPE tokenizer will implement the same interface (make_tokenizer is where it gets chosen).
+// The GPT-2 byte-level BPE tokenizer (io/bpe_tokenizer.h) implements the same interface; make_tokenizer
+// chooses between them.
 #pragma once
 
 #include <cstdint>
@@ -45,8 +46,11 @@ class ByteTokenizer final : public Tokenizer {
   std::string decode(std::span<const std::int32_t> ids, std::string_view eos_text = {}) const override;
 };
 
-// The tokenizer called `name` (the --tokenizer option). Only "byte" exists yet; any other name is an
-// Error (config) listing the choices.
-std::unique_ptr<Tokenizer> make_tokenizer(std::string_view name);
+// The tokenizer called `name` (the --tokenizer option): "byte", or "bpe" loaded from `vocab_path`
+// (vocab.json) and `merges_path` (merges.txt), both required for bpe and refused for byte (Error
+// config; Error data for unreadable or malformed files). Any other name is an Error (config) listing
+// the choices.
+std::unique_ptr<Tokenizer> make_tokenizer(std::string_view name, const std::string& vocab_path = {},
+                                          const std::string& merges_path = {});
 
 }  // namespace strata

@@ -6,13 +6,23 @@
 //   blank      one or more blank (whitespace-only) lines
 //   file       the whole file is one document
 // A document is the exact bytes of its lines, newlines included. Whitespace-only documents are dropped.
+//
+// Builds run on one process or on the ranks of an MPI communicator (MPI_COMM_NULL: one process, no MPI
+// call). With N ranks every rank reads all the input; in blocks of about 16 MiB of text, document i of
+// a block is tokenized by rank i % N, the token counts and tokens are gathered on rank 0, and rank 0
+// writes them in document order: the shards are the same, byte for byte, whatever N. Failures are
+// collective: every rank throws the same Error (the first failing rank's) and none waits forever.
 #pragma once
+
+#include <mpi.h>
 
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "io/bpe_trainer.h"
 
 namespace strata {
 
@@ -56,6 +66,9 @@ struct BuildOptions {
   std::uint64_t seed = 1234;                 // of the train/valid assignment
   std::string out_dir;
   bool overwrite = false;  // replace train_*.h5 / valid_*.h5 already in out_dir (else Error config)
+  // A progress line on stderr (input read, documents, MB/s) at most every 2 s, from rank 0, when the
+  // input files exceed 64 MiB or stderr is a terminal. Small inputs finish before the first line.
+  bool progress = true;
 };
 
 struct SplitSummary {
@@ -73,6 +86,24 @@ struct BuildSummary {
 // `<out_dir>/train_NNNNNN.h5` and `<out_dir>/valid_NNNNNN.h5`. With valid_fraction > 0 and at least
 // 2 documents both splits are non-empty (the last document is moved to the empty split if needed).
 // Errors: bad options (config), missing inputs or no documents (data), write failures (internal).
-BuildSummary build_text_shards(const BuildOptions& options, const Tokenizer& tokenizer);
+// Collective over `comm` (see the top of this file); every rank gets the same summary.
+BuildSummary build_text_shards(const BuildOptions& options, const Tokenizer& tokenizer,
+                               MPI_Comm comm = MPI_COMM_NULL);
+
+// The option checks of build_text_shards, then out_dir created and holding no shards: refused when it
+// has some, unless options.overwrite, which deletes them (rank 0 does). build_text_shards does this
+// itself; call it first to fail early before a long step such as BPE training. Collective.
+void prepare_build_output(const BuildOptions& options, MPI_Comm comm = MPI_COMM_NULL);
+
+// Trains a byte-level BPE vocabulary (io/bpe_trainer.h) on every document of the build's inputs
+// (both splits) and writes `<out_dir>/vocab.json` and `<out_dir>/merges.txt`. Each rank counts the
+// words of documents i % N == rank, rank 0 sums the counts, trains and writes, and every rank returns
+// the vocabulary. Collective; errors as build_text_shards.
+BpeVocab train_bpe_for_build(const BuildOptions& options, const BpeTrainOptions& train, MPI_Comm comm = MPI_COMM_NULL);
+
+// Runs `step` on every rank of `comm` and makes its failure collective: when it throws on some rank,
+// every rank throws an Error of the first failing rank's kind and message (that rank rethrows its own).
+// With MPI_COMM_NULL it just runs `step`.
+void run_collectively(MPI_Comm comm, const std::function<void()>& step);
 
 }  // namespace strata

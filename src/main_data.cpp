@@ -3,10 +3,12 @@
 // Exit codes: 0 ok, 2 usage, 3 bad input data, 1 anything else.
 #include <algorithm>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kernels/error.h"
+#include "parallel/mpi_env.h"
 #include "src/data_commands.h"
 
 namespace po = boost::program_options;
@@ -29,6 +31,8 @@ constexpr const char* main_usage =
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::optional<MpiSession> mpi;  // `build` runs under mpirun too (one rank without it)
+  std::string error = "strata-data: error: ";
   try {
     const std::vector<std::string> args(argv + std::min(argc, 2), argv + argc);
     const std::string command = argc >= 2 ? argv[1] : "";
@@ -36,7 +40,11 @@ int main(int argc, char** argv) {
       std::cout << main_usage;
       return 0;
     }
-    if (command == "build") return data_build(args);
+    if (command == "build") {
+      mpi.emplace(&argc, &argv);
+      if (mpi->size() > 1) error = "strata-data: rank " + std::to_string(mpi->rank()) + ": error: ";
+      return data_build(args);
+    }
     if (command == "inspect") return data_inspect(args);
     if (command == "verify") return data_verify(args);
     if (command == "import") return data_import(args);
@@ -45,14 +53,14 @@ int main(int argc, char** argv) {
               << main_usage;
     return 2;
   } catch (const Error& e) {
-    std::cerr << "strata-data: error: " << e.what() << "\n";
+    std::cerr << error << e.what() << "\n";
     return e.exit_code();
   } catch (const po::error& e) {
-    std::cerr << "strata-data: error: " << e.what() << " (see 'strata-data " << (argc >= 2 ? argv[1] : "")
+    std::cerr << error << e.what() << " (see 'strata-data " << (argc >= 2 ? argv[1] : "")
               << " --help')\n";
     return 2;
   } catch (const std::exception& e) {
-    std::cerr << "strata-data: error: " << e.what() << "\n";
+    std::cerr << error << e.what() << "\n";
     return 1;
   }
 }
