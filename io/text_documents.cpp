@@ -346,6 +346,7 @@ void check_build_options(const BuildOptions& options) {
   STRATA_CHECK(options.valid_fraction >= 0.0 && options.valid_fraction < 1.0, config, "--valid-fraction is ",
                options.valid_fraction, "; expected a number in [0, 1)");
   STRATA_CHECK(options.shard_tokens > 0, config, "--shard-tokens must be positive");
+  STRATA_CHECK(options.block_bytes > 0, config, "--block-bytes must be positive");
   STRATA_CHECK(!options.out_dir.empty(), config, "--out is required");
   STRATA_CHECK(options.split.rule != SplitRule::delimiter || !options.split.delimiter.empty(), config,
                "--delimiter must not be empty");
@@ -449,7 +450,6 @@ BuildSummary build_text_shards(const BuildOptions& options, const Tokenizer& tok
 
   // A block: the documents read since the last flush. This rank tokenizes the block's documents
   // i % size == rank into own_tokens (eos after each; own_lengths: tokens per document).
-  constexpr std::uint64_t block_text = std::uint64_t{16} << 20;
   std::vector<std::int32_t> own_tokens;
   std::vector<std::uint64_t> own_lengths;
   std::vector<char> block_valid;  // rank 0: the split of each document of the block
@@ -479,7 +479,12 @@ BuildSummary build_text_shards(const BuildOptions& options, const Tokenizer& tok
     for_each_document(files, options.split, [&](std::string_view doc) {
       if (static_cast<int>(block_docs % static_cast<std::uint64_t>(ranks.size())) == ranks.rank()) {
         const std::size_t before = own_tokens.size();
-        tokenizer.encode(doc, own_tokens);
+        try {
+          tokenizer.encode(doc, own_tokens);
+        } catch (const Error& e) {
+          throw Error(e.kind(), "document " + std::to_string(documents + 1) + " of the input: " + e.what(), __FILE__,
+                      __LINE__);
+        }
         own_tokens.push_back(eos);
         own_lengths.push_back(own_tokens.size() - before);
       }
@@ -488,7 +493,7 @@ BuildSummary build_text_shards(const BuildOptions& options, const Tokenizer& tok
       ++documents;
       block_bytes += doc.size();
       progress.add(doc.size());
-      if (block_bytes >= block_text) flush();
+      if (block_bytes >= options.block_bytes) flush();
     });
     flush();
   } catch (...) {

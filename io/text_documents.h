@@ -8,10 +8,10 @@
 // A document is the exact bytes of its lines, newlines included. Whitespace-only documents are dropped.
 //
 // Builds run on one process or on the ranks of an MPI communicator (MPI_COMM_NULL: one process, no MPI
-// call). With N ranks every rank reads all the input; in blocks of about 16 MiB of text, document i of
-// a block is tokenized by rank i % N, the token counts and tokens are gathered on rank 0, and rank 0
-// writes them in document order: the shards are the same, byte for byte, whatever N. Failures are
-// collective: every rank throws the same Error (the first failing rank's) and none waits forever.
+// call). With N ranks every rank reads all the input; in blocks of about 16 MiB of text (block_bytes),
+// document i of a block is tokenized by rank i % N, the token counts and tokens are gathered on rank 0,
+// and rank 0 writes them in document order: the shards are the same, byte for byte, whatever N.
+// Failures are collective: every rank throws the same Error (the first failing rank's), none hangs.
 #pragma once
 
 #include <mpi.h>
@@ -69,6 +69,8 @@ struct BuildOptions {
   // A progress line on stderr (input read, documents, MB/s) at most every 2 s, from rank 0, when the
   // input files exceed 64 MiB or stderr is a terminal. Small inputs finish before the first line.
   bool progress = true;
+  // Text read per round of tokenizing: rank 0 holds one round's tokens (of every rank) at a time.
+  std::uint64_t block_bytes = std::uint64_t{16} << 20;
 };
 
 struct SplitSummary {

@@ -56,7 +56,9 @@ int data_build(const std::vector<std::string>& args) {
       ("shard-tokens", po::value(&shard_tokens)->default_value(100'000'000), "tokens per shard file")
       ("seed", po::value(&opt.seed)->default_value(1234), "seed of the train/valid assignment")
       ("out", po::value(&opt.out_dir)->required(), "output directory (created if missing)")
-      ("overwrite", po::bool_switch(&opt.overwrite), "replace shards already in the output directory");
+      ("overwrite", po::bool_switch(&opt.overwrite), "replace shards already in the output directory")
+      ("block-bytes", po::value(&opt.block_bytes)->default_value(opt.block_bytes),
+       "tuning: bytes of text tokenized per round (rank 0 holds one round's tokens)");
   po::variables_map vm;
   if (!parse_data_command("build", args, usage, options, "inputs", vm)) return 0;
   STRATA_CHECK(shard_tokens > 0, config, "--shard-tokens is ", shard_tokens, "; expected a positive integer");

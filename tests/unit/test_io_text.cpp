@@ -1,5 +1,6 @@
 // test_io_text.cpp — the byte tokenizer, document splitting, input expansion and the text -> shards
-// build, checked by decoding the shards back into the documents.
+// build (byte and BPE, one or many tokenizing rounds), checked by decoding the shards back into the
+// documents.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/bpe_tokenizer.h"
 #include "io/byte_tokenizer.h"
 #include "io/shard.h"
 #include "io/text_documents.h"
@@ -59,21 +61,43 @@ void expect_error(F&& f, ErrorKind kind, const std::vector<std::string>& parts) 
 using Docs = std::vector<std::string>;
 
 // The documents of a dataset written with eos after each document.
-Docs decode_documents(const TokenDataset& ds) {
+std::vector<std::int32_t> all_tokens(const TokenDataset& ds) {
   std::vector<std::int32_t> ids(ds.num_tokens());
   ds.read(0, ids.size(), ids.data());
-  EXPECT_EQ(ids.back(), ByteTokenizer::eos);
+  return ids;
+}
+
+Docs decode_documents(const TokenDataset& ds, const Tokenizer& tok = ByteTokenizer()) {
+  const std::vector<std::int32_t> ids = all_tokens(ds);
+  EXPECT_EQ(ids.back(), tok.eos_id());
   Docs docs;
   std::string cur;
   for (const std::int32_t id : ids) {
-    if (id == ByteTokenizer::eos) {
+    if (id == tok.eos_id()) {
       docs.push_back(cur);
       cur.clear();
     } else {
-      cur += ByteTokenizer().decode(std::span(&id, 1));
+      cur += tok.decode(std::span(&id, 1));
     }
   }
   return docs;
+}
+
+// Documents with words that repeat (for BPE to learn) and some it never sees often.
+Docs varied_documents(int n) {
+  Docs docs;
+  for (int i = 0; i < n; ++i) {
+    std::string d = "document " + std::to_string(i) + ": the cat and the dog\n";
+    for (int j = 0; j < i % 5; ++j) d += "line " + std::to_string(j * 37 % 11) + " caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac  x\n";
+    docs.push_back(d);
+  }
+  return docs;
+}
+
+std::string join_with_delimiter(const Docs& docs) {
+  std::string text;
+  for (const std::string& d : docs) text += d + "%\n";
+  return text;
 }
 
 }  // namespace
@@ -95,7 +119,7 @@ TEST(IoTokenizer, ByteRoundTrip) {
   const std::vector<std::int32_t> bad{1, 257};
   expect_error([&] { tok.decode(bad); }, ErrorKind::data, {"257", "position 1"});
   EXPECT_EQ(make_tokenizer("byte")->name(), "byte");
-  expect_error([] { make_tokenizer("gpt2"); }, ErrorKind::config, {"gpt2", "byte"});
+  expect_error([] { make_tokenizer("gpt2"); }, ErrorKind::config, {"gpt2", "byte", "bpe"});
 }
 
 TEST(IoText, SplitRules) {
@@ -253,4 +277,75 @@ TEST(IoText, BuildErrors) {
   opt.inputs = {dir.write("ok.txt", "text\n")};
   opt.valid_fraction = 1.0;
   expect_error([&] { build_text_shards(opt, ByteTokenizer()); }, ErrorKind::config, {"valid-fraction"});
+}
+
+TEST(IoText, TokenizingRoundsDoNotChangeShards) {
+  TempDir dir;
+  const Docs docs = varied_documents(80);
+  const std::string in = dir.write("in.txt", join_with_delimiter(docs));
+  std::vector<std::vector<std::int32_t>> tokens;
+  for (const std::uint64_t block : {std::uint64_t{1} << 24, std::uint64_t{1}, std::uint64_t{300}}) {
+    BuildOptions opt;
+    opt.inputs = {in};
+    opt.valid_fraction = 0.2;
+    opt.shard_tokens = 500;
+    opt.block_bytes = block;  // one round, one round per document, a few documents per round
+    opt.out_dir = dir.file("out" + std::to_string(block));
+    const BuildSummary s = build_text_shards(opt, ByteTokenizer());
+    EXPECT_EQ(s.train.documents + s.valid.documents, docs.size());
+    for (const char* split : {"train", "valid"})
+      tokens.push_back(all_tokens(TokenDataset({opt.out_dir + "/" + split + "_*.h5"}, split)));
+  }
+  EXPECT_EQ(tokens[0], tokens[2]);
+  EXPECT_EQ(tokens[1], tokens[3]);
+  EXPECT_EQ(tokens[0], tokens[4]);
+  EXPECT_EQ(tokens[1], tokens[5]);
+}
+
+TEST(IoTextBpe, TrainedBpeBuildRoundTripsDocuments) {
+  TempDir dir;
+  const Docs docs = varied_documents(60);
+  dir.write("in/a.txt", join_with_delimiter(docs));
+  BuildOptions opt;
+  opt.inputs = {dir.file("in")};
+  opt.valid_fraction = 0.25;
+  opt.shard_tokens = 150;
+  opt.block_bytes = 700;
+  opt.out_dir = dir.file("out");
+  BpeTrainOptions train;
+  train.vocab_size = 290;
+  const BpeVocab vocab = train_bpe_for_build(opt, train);
+  ASSERT_TRUE(fs::exists(dir.file("out/vocab.json")));
+  ASSERT_TRUE(fs::exists(dir.file("out/merges.txt")));
+  const auto loaded = BpeTokenizer::load(dir.file("out/vocab.json"), dir.file("out/merges.txt"));
+  const BpeTokenizer tok(vocab);
+  EXPECT_EQ(loaded->vocab_size(), tok.vocab_size());
+  EXPECT_EQ(tok.vocab_size(), 290);
+  EXPECT_EQ(tok.eos_id(), 289);
+  EXPECT_NE(tok.token_id("\xc4\xa0the"), -1);  // "Ġthe": learnt from the documents
+
+  const BuildSummary s = build_text_shards(opt, *loaded);
+  const TokenDataset trainset({dir.file("out/train_*.h5")}, "train"), validset({dir.file("out/valid_*.h5")}, "valid");
+  EXPECT_EQ(trainset.vocab_size(), 290);
+  EXPECT_EQ(trainset.eos_id(), 289);
+  EXPECT_NO_THROW(trainset.validate_tokens());
+  std::uint64_t bytes = 0;
+  for (const auto& d : docs) bytes += d.size() + 1;
+  EXPECT_LT(s.train.tokens + s.valid.tokens, bytes / 2);  // BPE compresses this text well
+  const Docs t = decode_documents(trainset, tok), v = decode_documents(validset, tok);
+  EXPECT_EQ(t.size() + v.size(), docs.size());
+  Docs merged;  // the documents in order, the last one possibly moved
+  std::size_t ti = 0, vi = 0;
+  for (std::size_t i = 0; i + 1 < docs.size(); ++i)
+    merged.push_back(is_validation_document(docs[i], opt.valid_fraction, opt.seed) ? v.at(vi++) : t.at(ti++));
+  merged.push_back(ti < t.size() ? t.at(ti) : v.at(vi));
+  EXPECT_EQ(merged, docs);
+
+  // Encoding failures name the document.
+  BpeVocab small;
+  small.tokens = {{"d", 0}, {"o", 1}};
+  opt.overwrite = true;
+  expect_error([&] { build_text_shards(opt, BpeTokenizer(small)); }, ErrorKind::data, {"document 1", "byte 0x63"});
+  opt.inputs = {dir.write("empty.txt", "%\n")};
+  expect_error([&] { train_bpe_for_build(opt, train); }, ErrorKind::data, {"no documents"});
 }
