@@ -11,7 +11,9 @@
 
 #include "kernels/backend.h"
 #include "kernels/error.h"
+#include "parallel/mpi_communicator.h"
 #include "parallel/mpi_env.h"
+#include "parallel/topology.h"
 #include "src/batch_source.h"
 #include "src/benchmark.h"
 #include "src/config.h"
@@ -87,25 +89,30 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
   STRATA_CHECK(!cfg.data.train.empty(), config, "config key data.train: no training data given (shard files, "
                "directories or globs; make shards with strata-data build)");
   const GptShape shape = cfg.shape();
-  // Data rank 0 of 1: the reads Trainer::step makes today (every rank reads the whole global batch).
-  auto train = make_train_source(cfg, 0, 1);
+  // The rank layout and its communicators (tensor, data, pipeline, embedding groups), built once.
+  const Topology topology(mpi.size(), mpi.rank(), cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.order);
+  const ParallelGroups groups = make_mpi_groups(topology);
+  const int data_rank = topology.dp_rank(), data_size = topology.data_size();
+  auto train = make_train_source(cfg, data_rank, data_size);
   std::unique_ptr<BatchSource> valid;
-  if (!cfg.data.valid.empty()) valid = make_valid_source(cfg, 0, 1);
+  if (!cfg.data.valid.empty()) valid = make_valid_source(cfg, data_rank, data_size);
 
   const double peak = cfg.log.peak_tflops > 0 ? cfg.log.peak_tflops * 1e12
                                               : measure_sgemm_gflops(512, 2048, 512, 0.2) * 1e9;
-  Trainer trainer(cfg, *backend, std::move(train), std::move(valid), peak);
+  Trainer trainer(cfg, *backend, std::move(train), std::move(valid), peak, &groups);
   if (root) {
     const GptModel& m = trainer.model();
     const double mib = 1024.0 * 1024.0;
-    std::printf("%s\nconfig %s | rank %d of %d | %d threads | backend %s\n", version_string().c_str(),
-                cfg.source.empty() ? "(defaults)" : cfg.source.c_str(), mpi.rank(), mpi.size(), threads,
-                backend->name().c_str());
+    std::printf("%s\nconfig %s | %d ranks (tensor %d x pipeline %d x data %d, order %s, ZeRO %d) | %d threads per "
+                "rank | backend %s\n",
+                version_string().c_str(), cfg.source.empty() ? "(defaults)" : cfg.source.c_str(), mpi.size(),
+                topology.tensor_size(), topology.pipeline_size(), data_size, cfg.parallel.order.c_str(),
+                cfg.parallel.zero_stage, threads, backend->name().c_str());
     std::printf("model: %d layers, hidden %d, heads %d, seq %d, vocab %d (padded %d): %lld parameters\n",
                 shape.layers, shape.hidden, shape.heads, shape.seq_len, shape.vocab_size, shape.padded_vocab(),
                 static_cast<long long>(gpt_parameter_count(shape)));
-    std::printf("memory: params %.1f MiB, grads %.1f MiB, adam %.1f MiB, activations %.1f MiB (micro-batch %d)\n",
-                m.num_params() * 4 / mib, m.num_params() * 4 / mib, m.num_params() * 8 / mib,
+    std::printf("memory per rank: params %.1f MiB, grads %.1f MiB, adam %.1f MiB, activations %.1f MiB (micro-batch %d)\n",
+                m.num_params() * 4 / mib, m.num_params() * 4 / mib, trainer.optimizer_state_floats() * 4 / mib,
                 m.activation_bytes() / mib, cfg.train.micro_batch);
     std::printf("train: %lld steps x %d sequences (%d micro-batches) | data %s | MFU peak %.1f GFLOP/s%s\n",
                 static_cast<long long>(cfg.train.steps), cfg.train.global_batch, trainer.micro_batches(),

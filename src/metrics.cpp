@@ -27,6 +27,7 @@ void MetricsLogger::log(const StepMetrics& m) {
   nlohmann::json j = {{"step", m.step},   {"loss", m.loss},       {"lr", m.lr},
                       {"grad_norm", m.grad_norm}, {"tokens", m.tokens}, {"step_ms", m.step_ms},
                       {"tokens_per_s", m.tokens_per_s}, {"mfu", m.mfu}};
+  j["comm_wait_ms"] = m.comm_wait_ms;
   if (m.val_loss) j["val_loss"] = *m.val_loss;
   file_ << j.dump() << '\n';
   file_.flush();

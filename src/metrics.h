@@ -15,6 +15,7 @@ struct StepMetrics {
   double loss = 0, lr = 0, grad_norm = 0;
   int64_t tokens = 0;          // cumulative tokens trained on
   double step_ms = 0, tokens_per_s = 0, mfu = 0;
+  double comm_wait_ms = 0;     // data-parallel reduction time not overlapped with backward
   std::optional<double> val_loss;
 };
 

@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <span>
 
 #include "io/sample_order.h"
 #include "kernels/error.h"
@@ -11,20 +12,38 @@
 namespace strata {
 
 Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSource> train,
-                 std::unique_ptr<BatchSource> valid, double peak_flops)
+                 std::unique_ptr<BatchSource> valid, double peak_flops, const ParallelGroups* groups)
     : cfg_(cfg),
       be_(backend),
       train_(std::move(train)),
       valid_(std::move(valid)),
       model_(backend, cfg.shape(), ModelPartition{}, cfg.train.micro_batch),
+      groups_(groups),
       peak_flops_(peak_flops),
-      flops_per_token_(gpt_flops_per_token(cfg.shape())),
-      micro_batches_(cfg.train.global_batch / cfg.train.micro_batch) {
+      flops_per_token_(gpt_flops_per_token(cfg.shape())) {
+  std::size_t state_size = model_.num_params();
+  segments_ = model_.layout().segments();
+  if (groups_ != nullptr && groups_->data().size() > 1) {
+    data_rank_ = groups_->data().rank();
+    data_size_ = groups_->data().size();
+    std::vector<ShardTensor> tensors;
+    std::vector<bool> decay;
+    for (const ParamTensor& t : model_.layout().tensors()) {
+      const std::size_t rows = static_cast<std::size_t>(t.shape[0]);
+      tensors.push_back({t.offset, rows, t.count / rows});
+      decay.push_back(t.weight_decay);
+    }
+    dp_ = std::make_unique<DataParallel>(groups_->data(), std::move(tensors), std::move(decay),
+                                         cfg_.parallel.zero_stage);
+    segments_ = dp_->segments();
+    state_size = dp_->state_size();
+  }
+  micro_batches_ = cfg.train.global_batch / (cfg.train.micro_batch * data_size_);
   std::vector<float> host;
   init_parameters(host, model_.layout(), cfg_.shape(), cfg_.train.seed);
   model_.set_parameters(host);
-  adam_m_ = DeviceBuffer<float>(be_, model_.num_params());
-  adam_v_ = DeviceBuffer<float>(be_, model_.num_params());
+  adam_m_ = DeviceBuffer<float>(be_, state_size);
+  adam_v_ = DeviceBuffer<float>(be_, state_size);
   adam_m_.zero();
   adam_v_.zero();
   norm_ = DeviceBuffer<float>(be_, 1);
@@ -46,10 +65,24 @@ StepMetrics Trainer::step() {
   model_.zero_grads();
   double loss_sum = 0.0;
   for (int m = 0; m < micro_batches_; ++m) {
-    const uint64_t first = micro_batch_first_sample(static_cast<uint64_t>(step_), static_cast<uint64_t>(g),
-                                                    static_cast<uint64_t>(m), 0, 1, static_cast<uint64_t>(mb));
+    const uint64_t first =
+        micro_batch_first_sample(static_cast<uint64_t>(step_), static_cast<uint64_t>(g), static_cast<uint64_t>(m),
+                                 static_cast<uint64_t>(data_rank_), static_cast<uint64_t>(data_size_),
+                                 static_cast<uint64_t>(mb));
     train_->read(first, mb, inputs_.data(), targets_.data());
+    // The last micro-batch's backward hands each finished layer's gradients to the data-parallel
+    // reduction, which then runs while the layers below are still in backward.
+    const bool last = m == micro_batches_ - 1;
+    if (dp_ && last) {
+      model_.set_grads_ready([this](const ParamLayout::Range& r) { dp_->reduce_async(model_.grads(), r.offset, r.count); });
+    }
     loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), true, dloss);
+    if (dp_ && last) model_.set_grads_ready({});
+  }
+  double comm_wait_s = 0.0;
+  if (dp_) {
+    comm_wait_s = dp_->finish();
+    groups_->data().all_reduce(std::span<double>(&loss_sum, 1));
   }
   const double loss = loss_sum / tokens_per_step;
 
@@ -68,7 +101,11 @@ StepMetrics Trainer::step() {
   hp.weight_decay = static_cast<float>(cfg_.optim.weight_decay);
   hp.grad_scale = (clip > 0 && grad_norm > clip) ? static_cast<float>(clip / grad_norm) : 1.0f;
   hp.step = step_ + 1;
-  be_.adamw_update(model_.params(), model_.grads(), adam_m_.data(), adam_v_.data(), model_.layout().segments(), hp);
+  be_.adamw_update(model_.params(), model_.grads(), adam_m_.data(), adam_v_.data(), segments_, hp);
+  if (dp_) {
+    be_.synchronize();
+    dp_->gather_parameters(model_.params());
+  }
   be_.synchronize();
 
   ++step_;
@@ -83,20 +120,32 @@ StepMetrics Trainer::step() {
   const double seconds = std::chrono::duration<double>(clock::now() - t0).count();
   out.step_ms = seconds * 1e3;
   out.tokens_per_s = tokens_per_step / seconds;
-  out.mfu = peak_flops_ > 0 ? out.tokens_per_s * flops_per_token_ / peak_flops_ : 0.0;
+  // Per rank: each of the data_size ranks processes tokens_per_step / data_size tokens of the step.
+  out.mfu = peak_flops_ > 0 ? out.tokens_per_s / data_size_ * flops_per_token_ / peak_flops_ : 0.0;
+  out.comm_wait_ms = comm_wait_s * 1e3;
   return out;
 }
 
 double Trainer::evaluate() {
   STRATA_CHECK(valid_ != nullptr, internal, "evaluate() without validation data");
   const int mb = cfg_.train.micro_batch, t = cfg_.model.seq_len;
-  const int64_t batches = cfg_.train.eval_steps * micro_batches_;
+  const int64_t g = cfg_.train.global_batch;
   double loss_sum = 0.0;
-  for (int64_t i = 0; i < batches; ++i) {
-    valid_->read(static_cast<uint64_t>(i) * mb, mb, inputs_.data(), targets_.data());
-    loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), false, 0.0f);
+  // The same global batches from the start of the validation data every time, split over the data
+  // ranks like training batches.
+  for (int64_t b = 0; b < cfg_.train.eval_steps; ++b) {
+    for (int m = 0; m < micro_batches_; ++m) {
+      const uint64_t first =
+          micro_batch_first_sample(static_cast<uint64_t>(b), static_cast<uint64_t>(g), static_cast<uint64_t>(m),
+                                   static_cast<uint64_t>(data_rank_), static_cast<uint64_t>(data_size_),
+                                   static_cast<uint64_t>(mb));
+      valid_->read(first, mb, inputs_.data(), targets_.data());
+      loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), false, 0.0f);
+    }
   }
-  return batches > 0 ? loss_sum / (static_cast<double>(batches) * mb * t) : 0.0;
+  if (dp_) groups_->data().all_reduce(std::span<double>(&loss_sum, 1));
+  const double tokens = static_cast<double>(cfg_.train.eval_steps) * g * t;
+  return tokens > 0 ? loss_sum / tokens : 0.0;
 }
 
 void Trainer::run(MetricsLogger& logger) {

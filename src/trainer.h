@@ -1,11 +1,14 @@
-// trainer.h — the training loop of one rank: micro-batch gradient accumulation, global-norm clipping,
-// fused AdamW with the learning-rate schedule, periodic evaluation, metrics.
+// trainer.h — the training loop of one rank: micro-batch gradient accumulation, data-parallel gradient
+// reduction overlapped with backward, global-norm clipping, fused AdamW (ZeRO-1 sharded when asked)
+// with the learning-rate schedule, periodic evaluation, metrics.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
 #include "kernels/backend.h"
+#include "parallel/data_parallel.h"
+#include "parallel/groups.h"
 #include "src/batch_source.h"
 #include "src/config.h"
 #include "src/gpt_model.h"
@@ -16,9 +19,10 @@ namespace strata {
 
 class Trainer {
  public:
-  // valid may be null (no evaluation). peak_flops: MFU denominator in FLOP/s (per rank).
+  // valid may be null (no evaluation). peak_flops: MFU denominator in FLOP/s (per rank). groups: the
+  // rank's parallel groups (null: one rank); the sources must serve this rank's data-parallel slice.
   Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSource> train, std::unique_ptr<BatchSource> valid,
-          double peak_flops);
+          double peak_flops, const ParallelGroups* groups = nullptr);
 
   // One optimizer step over a global batch; returns its metrics (val_loss unset).
   StepMetrics step();
@@ -31,12 +35,18 @@ class Trainer {
   GptModel& model() { return model_; }
   int64_t steps_done() const { return step_; }
   int micro_batches() const { return micro_batches_; }
+  // Adam moments held by this rank (both m and v; a 1/data share of the model's with ZeRO >= 1).
+  std::size_t optimizer_state_floats() const { return adam_m_.size() + adam_v_.size(); }
 
  private:
   Config cfg_;
   Backend& be_;
   std::unique_ptr<BatchSource> train_, valid_;
   GptModel model_;
+  const ParallelGroups* groups_;
+  std::unique_ptr<DataParallel> dp_;  // null on one rank
+  int data_rank_ = 0, data_size_ = 1;
+  std::vector<ParamSegment> segments_;  // this rank's AdamW segments (its ZeRO shards)
   DeviceBuffer<float> adam_m_, adam_v_, norm_;
   LrSchedule schedule_;
   double peak_flops_;

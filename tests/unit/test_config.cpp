@@ -90,7 +90,9 @@ TEST(Config, FeaturesOfLaterIssuesAreRefusedNotIgnored) {
   auto check = [](std::vector<std::string> args, int world, const std::string& key) {
     expect_config_error([&] { validate_config(load_config("", args), world); }, key);
   };
-  check({}, 2, "not implemented");
+  check({"--parallel.tensor=2"}, 2, "not implemented");
+  check({"--parallel.zero_stage=2"}, 2, "parallel.zero_stage");
+  EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=1"}), 2));
   check({"--train.precision=bf16"}, 1, "train.precision");
   check({"--checkpoint.dir=/tmp/ck"}, 1, "checkpoint");
 }
