@@ -219,7 +219,6 @@ void validate_config(const Config& c, int world_size) {
   require(p.zero_stage <= 1 || data == 1, "parallel.zero_stage",
           "ZeRO stage " + std::to_string(p.zero_stage) + later);
   require(t.precision == "fp32", "train.precision", "bf16 needs the CUDA backend, which" + later);
-  require(t.recompute == "none", "train.recompute", "activation recompute" + later);
   require(c.checkpoint.dir.empty() && c.checkpoint.load.empty() && c.checkpoint.interval == 0, "checkpoint",
           "checkpointing" + later);
 }

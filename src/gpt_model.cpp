@@ -1,6 +1,8 @@
 // gpt_model.cpp — see gpt_model.h.
 #include "src/gpt_model.h"
 
+#include <algorithm>
+
 #include "kernels/error.h"
 
 namespace strata {
@@ -8,8 +10,16 @@ namespace {
 constexpr float kLayerNormEps = 1e-5f;
 }
 
-GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch)
-    : be_(backend), shape_(shape), layout_(shape, partition), b_(micro_batch) {
+Recompute parse_recompute(const std::string& name) {
+  if (name == "none") return Recompute::none;
+  if (name == "selective") return Recompute::selective;
+  if (name == "full") return Recompute::full;
+  STRATA_THROW(config, "config key train.recompute: must be none, selective or full, found '", name, "'");
+}
+
+GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
+                   Recompute recompute)
+    : be_(backend), shape_(shape), layout_(shape, partition), b_(micro_batch), recompute_(recompute) {
   const std::size_t bt = static_cast<std::size_t>(b_) * shape_.seq_len;
   const std::size_t c = shape_.hidden;
   const std::size_t bnt = static_cast<std::size_t>(b_) * shape_.heads * shape_.seq_len;
@@ -20,13 +30,14 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   targets_ = DeviceBuffer<int32_t>(be_, bt);
   const int nl = layout_.partition().num_layers;
   for (int l = 0; l <= nl; ++l) x_.emplace_back(be_, bt * c);
-  acts_.resize(nl);
+  acts_.resize(recompute_ == Recompute::full ? std::min(nl, 1) : nl);
+  if (recompute_ != Recompute::none) atty_shared_ = DeviceBuffer<float>(be_, bt * c);
   for (BlockActs& a : acts_) {
     a.ln1 = DeviceBuffer<float>(be_, bt * c);
     a.ln1_mean = DeviceBuffer<float>(be_, bt);
     a.ln1_rstd = DeviceBuffer<float>(be_, bt);
     a.qkv = DeviceBuffer<float>(be_, bt * 3 * c);
-    a.atty = DeviceBuffer<float>(be_, bt * c);
+    if (recompute_ == Recompute::none) a.atty = DeviceBuffer<float>(be_, bt * c);
     a.lse = DeviceBuffer<float>(be_, bnt);
     a.x_mid = DeviceBuffer<float>(be_, bt * c);
     a.ln2 = DeviceBuffer<float>(be_, bt * c);
@@ -56,7 +67,7 @@ std::size_t GptModel::activation_bytes() const {
                             &a.ln2_rstd, &a.fch, &a.fch_gelu})
       bytes += buf->bytes();
   }
-  for (const auto* buf : {&lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &dres_, &dln_, &dqkv_, &datty_, &dfch_})
+  for (const auto* buf : {&atty_shared_, &lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &dres_, &dln_, &dqkv_, &datty_, &dfch_})
     bytes += buf->bytes();
   return bytes;
 }
@@ -110,14 +121,14 @@ void GptModel::embed_forward() {
 void GptModel::block_forward(int local, const float* x_in, float* x_out) {
   const int l = layout_.partition().first_layer + local;
   const int bt = b_ * shape_.seq_len, c = shape_.hidden;
-  BlockActs& a = acts_[local];
+  BlockActs& a = acts(local);
   be_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), x_in, p(ParamKind::ln1_w, l),
                         p(ParamKind::ln1_b, l), bt, c, kLayerNormEps);
   be_.matmul_forward(a.qkv.data(), a.ln1.data(), p(ParamKind::qkv_w, l), p(ParamKind::qkv_b, l), bt, c, 3 * c);
-  be_.attention_forward(a.atty.data(), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, shape_.heads,
+  be_.attention_forward(atty(local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, shape_.heads,
                         shape_.head_size());
   // x_mid = x_in + attn_proj(atty): the projection writes x_mid, then the residual is added in place.
-  be_.matmul_forward(a.x_mid.data(), a.atty.data(), p(ParamKind::attn_proj_w, l), p(ParamKind::attn_proj_b, l), bt,
+  be_.matmul_forward(a.x_mid.data(), atty(local), p(ParamKind::attn_proj_w, l), p(ParamKind::attn_proj_b, l), bt,
                      c, c);
   be_.add(a.x_mid.data(), a.x_mid.data(), x_in, static_cast<std::size_t>(bt) * c);
   be_.layernorm_forward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x_mid.data(), p(ParamKind::ln2_w, l),
@@ -155,7 +166,16 @@ void GptModel::head_backward() {
 void GptModel::block_backward(int local, const float* x_in) {
   const int l = layout_.partition().first_layer + local;
   const int bt = b_ * shape_.seq_len, c = shape_.hidden;
-  BlockActs& a = acts_[local];
+  if (recompute_ == Recompute::full) {
+    // Rebuild this block's activations from its kept input; x_[local + 1] is rewritten with the same
+    // values (deterministic kernels) and is no longer needed by the backward of the blocks above.
+    block_forward(local, x_in, x_[local + 1].data());
+  } else if (recompute_ == Recompute::selective) {
+    BlockActs& k = acts(local);
+    be_.attention_forward(atty(local), k.lse.data(), k.qkv.data(), b_, shape_.seq_len, shape_.heads,
+                          shape_.head_size());
+  }
+  BlockActs& a = acts(local);
   // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out.
   be_.matmul_backward(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l), dres_.data(),
                       a.fch_gelu.data(), p(ParamKind::fc_proj_w, l), bt, 4 * c, c);
@@ -166,8 +186,8 @@ void GptModel::block_backward(int local, const float* x_in) {
                          p(ParamKind::ln2_w, l), a.ln2_mean.data(), a.ln2_rstd.data(), bt, c);
   // Attention branch: x_mid = x_in + attn_proj(attention(qkv(ln1(x_in)))); dres now holds dL/dx_mid.
   be_.matmul_backward(datty_.data(), g(ParamKind::attn_proj_w, l), g(ParamKind::attn_proj_b, l), dres_.data(),
-                      a.atty.data(), p(ParamKind::attn_proj_w, l), bt, c, c);
-  be_.attention_backward(dqkv_.data(), datty_.data(), a.atty.data(), a.lse.data(), a.qkv.data(), b_, shape_.seq_len,
+                      atty(local), p(ParamKind::attn_proj_w, l), bt, c, c);
+  be_.attention_backward(dqkv_.data(), datty_.data(), atty(local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len,
                          shape_.heads, shape_.head_size());
   be_.matmul_backward(dln_.data(), g(ParamKind::qkv_w, l), g(ParamKind::qkv_b, l), dqkv_.data(), a.ln1.data(),
                       p(ParamKind::qkv_w, l), bt, c, 3 * c);

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -16,10 +17,20 @@
 
 namespace strata {
 
+// Activation recompute (train.recompute): what the forward keeps for backward.
+//  none      every block keeps its activations (about 16 x B x T x C floats per block);
+//  selective the attention output is recomputed from the kept qkv and log-sum-exp (the attention core
+//            is flash-style, so this saves B x T x C per block, not Megatron's T x T);
+//  full      only each block's input is kept; the block's forward runs again right before its backward.
+// Recompute repeats deterministic kernels on the same inputs, so results are bit-identical to none.
+enum class Recompute { none, selective, full };
+Recompute parse_recompute(const std::string& name);  // "none" | "selective" | "full"
+
 class GptModel {
  public:
   // micro_batch: B of every forward/backward (activations are sized for it).
-  GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch);
+  GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
+           Recompute recompute = Recompute::none);
 
   const GptShape& shape() const { return shape_; }
   const ParamLayout& layout() const { return layout_; }
@@ -57,6 +68,9 @@ class GptModel {
     DeviceBuffer<float> fch, fch_gelu;            // (BT,4C) each
   };
 
+  BlockActs& acts(int local) { return acts_[recompute_ == Recompute::full ? 0 : local]; }
+  float* atty(int local) { return recompute_ == Recompute::none ? acts_[local].atty.data() : atty_shared_.data(); }
+
   const float* p(ParamKind k, int layer = -1) const { return params_.data() + layout_.get(k, layer).offset; }
   float* g(ParamKind k, int layer = -1) { return grads_.data() + layout_.get(k, layer).offset; }
 
@@ -79,7 +93,9 @@ class GptModel {
   DeviceBuffer<float> params_, grads_;
   DeviceBuffer<int32_t> tokens_, targets_;             // (BT)
   std::vector<DeviceBuffer<float>> x_;                 // residual stream: x_[l] is the input of block l
-  std::vector<BlockActs> acts_;
+  Recompute recompute_;
+  std::vector<BlockActs> acts_;                        // one per block (none, selective) or one shared (full)
+  DeviceBuffer<float> atty_shared_;                    // (BT,C) attention output when recomputed
   DeviceBuffer<float> lnf_, lnf_mean_, lnf_rstd_;      // (BT,C), (BT), (BT)
   DeviceBuffer<float> logits_;                         // (BT,Vp); holds dlogits after a backward pass
   DeviceBuffer<float> losses_, loss_sum_;              // (BT), (1)

@@ -17,7 +17,7 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
       be_(backend),
       train_(std::move(train)),
       valid_(std::move(valid)),
-      model_(backend, cfg.shape(), ModelPartition{}, cfg.train.micro_batch),
+      model_(backend, cfg.shape(), ModelPartition{}, cfg.train.micro_batch, parse_recompute(cfg.train.recompute)),
       groups_(groups),
       peak_flops_(peak_flops),
       flops_per_token_(gpt_flops_per_token(cfg.shape())) {

@@ -33,8 +33,9 @@ class IndexedTokens final : public BatchSource {
   int t_;
 };
 
-Config small_config(int zero_stage) {
+Config small_config(int zero_stage, const char* recompute = "none") {
   Config c;
+  c.train.recompute = recompute;
   c.model = {2, 32, 4, 16, 61};
   c.train.micro_batch = 2;
   c.train.global_batch = 8;
@@ -99,6 +100,16 @@ TEST_P(DataParallelTraining, MatchesSingleRank) {
 
 INSTANTIATE_TEST_SUITE_P(ZeroStages, DataParallelTraining, ::testing::Values(0, 1),
                          [](const auto& info) { return "zero" + std::to_string(info.param); });
+
+TEST(DataParallelTrainingRecompute, FullRecomputeWithZero1MatchesSingleRankWithout) {
+  int world = 1, rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  const TrainRun ref = train(small_config(1), nullptr);
+  const Topology topo(world, rank, 1, 1, "tp,dp,pp");
+  const ParallelGroups groups = make_mpi_groups(topo);
+  expect_equivalent(train(small_config(1, "full"), &groups), ref);
+}
 
 }  // namespace
 }  // namespace strata

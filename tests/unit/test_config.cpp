@@ -95,6 +95,7 @@ TEST(Config, FeaturesOfLaterIssuesAreRefusedNotIgnored) {
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=1"}), 2));
   check({"--train.precision=bf16"}, 1, "train.precision");
   check({"--checkpoint.dir=/tmp/ck"}, 1, "checkpoint");
+  EXPECT_NO_THROW(validate_config(load_config("", {"--train.recompute=full"}), 1));
 }
 
 TEST(LrSchedule, WarmupThenCosineToMin) {
