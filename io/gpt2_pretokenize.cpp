@@ -35,6 +35,54 @@ void append_utf8(std::string& s, std::uint32_t cp) {
   }
 }
 
+// ---- the ASCII scanner ----
+
+enum class Ascii : std::uint8_t { letter, digit, space, other, high, end };
+
+constexpr std::array<Ascii, 256> ascii_classes() {
+  std::array<Ascii, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[static_cast<std::size_t>(c)] = c >= 0x80                                    ? Ascii::high
+                                     : (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ? Ascii::letter
+                                     : c >= '0' && c <= '9'                        ? Ascii::digit
+                                     : c == ' ' || (c >= '\t' && c <= '\r')        ? Ascii::space
+                                                                                   : Ascii::other;
+  }
+  return t;
+}
+constexpr std::array<Ascii, 256> ascii_class = ascii_classes();
+
+// The length of the piece that the pattern matches at `pos` when ASCII decides it, else 0 (then PCRE2
+// must: a byte >= 0x80 may be a letter, digit, space or other character, or invalid UTF-8).
+std::size_t ascii_piece(std::string_view t, std::size_t pos) {
+  const std::size_t n = t.size();
+  const auto cls = [&](std::size_t i) { return i < n ? ascii_class[static_cast<unsigned char>(t[i])] : Ascii::end; };
+  Ascii run = cls(pos);
+  if (run == Ascii::high) return 0;
+  if (t[pos] == '\'' && pos + 1 < n) {  // 's|'t|'re|'ve|'m|'ll|'d, tried first
+    const char c1 = t[pos + 1], c2 = pos + 2 < n ? t[pos + 2] : '\0';
+    if (c1 == 's' || c1 == 't' || c1 == 'm' || c1 == 'd') return 2;
+    if ((c1 == 'r' && c2 == 'e') || (c1 == 'v' && c2 == 'e') || (c1 == 'l' && c2 == 'l')) return 3;
+  }
+  std::size_t i = pos;
+  if (t[pos] == ' ') {  // ' ?' of the letter, digit and other alternatives
+    const Ascii next = cls(pos + 1);
+    if (next == Ascii::high) return 0;
+    if (next == Ascii::letter || next == Ascii::digit || next == Ascii::other) {
+      run = next;
+      i = pos + 1;
+    }
+  }
+  if (run == Ascii::letter || run == Ascii::digit || run == Ascii::other) {  // \p{L}+ | \p{N}+ | [^\s\p{L}\p{N}]+
+    while (cls(i) == run) ++i;
+    return cls(i) == Ascii::high ? 0 : i - pos;
+  }
+  while (cls(i) == Ascii::space) ++i;  // \s+(?!\S) backs off one space before a non-space; else \s+
+  if (i == n) return i - pos;
+  if (cls(i) == Ascii::high) return 0;
+  return i - pos > 1 ? i - pos - 1 : 1;
+}
+
 struct ByteAlphabet {
   std::array<std::string, 256> to_unicode;
   std::array<std::uint8_t, 256> order{};
@@ -85,29 +133,62 @@ Gpt2PreTokenizer::~Gpt2PreTokenizer() = default;
 
 bool Gpt2PreTokenizer::jit() const { return impl_->jit; }
 
-void Gpt2PreTokenizer::split(std::string_view text, std::vector<std::string_view>& pieces) const {
-  pieces.clear();
+namespace {
+
+using MatchData = std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)>;
+
+// Appends the pieces PCRE2 finds from `pos`, each preceded by the invalid UTF-8 it skipped: one
+// match (`one`), or all of them to the end of the text.
+void regex_pieces(const pcre2_code* code, bool jit, pcre2_match_data* md, std::string_view text, std::size_t pos,
+                  bool one, std::vector<std::string_view>& pieces) {
   const auto subject = reinterpret_cast<PCRE2_SPTR>(text.data());
-  const std::unique_ptr<pcre2_match_data, decltype(&pcre2_match_data_free)> md(
-      pcre2_match_data_create_from_pattern(impl_->code, nullptr), &pcre2_match_data_free);
-  STRATA_CHECK(md != nullptr, internal, "PCRE2: out of memory for match data");
-  std::size_t pos = 0;
   while (pos < text.size()) {
-    int rc = impl_->jit ? pcre2_jit_match(impl_->code, subject, text.size(), pos, 0, md.get(), nullptr)
-                        : PCRE2_ERROR_JIT_STACKLIMIT;
+    int rc = jit ? pcre2_jit_match(code, subject, text.size(), pos, 0, md, nullptr) : PCRE2_ERROR_JIT_STACKLIMIT;
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT)  // the JIT's 32 KiB stack: let the interpreter take the piece
-      rc = pcre2_match(impl_->code, subject, text.size(), pos, PCRE2_NO_JIT, md.get(), nullptr);
+      rc = pcre2_match(code, subject, text.size(), pos, PCRE2_NO_JIT, md, nullptr);
     if (rc == PCRE2_ERROR_NOMATCH) {  // only invalid UTF-8 is left
       pieces.push_back(text.substr(pos));
       break;
     }
     STRATA_CHECK(rc > 0, internal, "PCRE2 match failed at byte ", pos, " of a ", text.size(),
                  "-byte text: ", pcre2_message(rc));
-    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.get());
+    const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
     if (ov[0] > pos) pieces.push_back(text.substr(pos, ov[0] - pos));  // invalid UTF-8 before the match
     pieces.push_back(text.substr(ov[0], ov[1] - ov[0]));
     pos = ov[1];
+    if (one) break;
   }
+}
+
+MatchData make_match_data(const pcre2_code* code) {
+  MatchData md(pcre2_match_data_create_from_pattern(code, nullptr), &pcre2_match_data_free);
+  STRATA_CHECK(md != nullptr, internal, "PCRE2: out of memory for match data");
+  return md;
+}
+
+}  // namespace
+
+void Gpt2PreTokenizer::split(std::string_view text, std::vector<std::string_view>& pieces) const {
+  pieces.clear();
+  MatchData md(nullptr, &pcre2_match_data_free);  // made at the first piece that needs PCRE2
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    if (const std::size_t n = ascii_piece(text, pos)) {
+      pieces.push_back(text.substr(pos, n));
+      pos += n;
+      continue;
+    }
+    if (!md) md = make_match_data(impl_->code);
+    const std::size_t before = pieces.size();
+    regex_pieces(impl_->code, impl_->jit, md.get(), text, pos, /*one=*/true, pieces);
+    for (std::size_t i = before; i < pieces.size(); ++i) pos += pieces[i].size();
+  }
+}
+
+void Gpt2PreTokenizer::split_with_regex(std::string_view text, std::vector<std::string_view>& pieces) const {
+  pieces.clear();
+  const MatchData md = make_match_data(impl_->code);
+  regex_pieces(impl_->code, impl_->jit, md.get(), text, 0, /*one=*/false, pieces);
 }
 
 const std::array<std::string, 256>& byte_to_unicode() { return alphabet().to_unicode; }

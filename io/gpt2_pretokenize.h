@@ -8,6 +8,9 @@
 // Rules: the pieces of a text concatenate to exactly that text. Bytes that are not valid UTF-8 match
 // nothing; each run of them between matches becomes a piece of its own (as HF's Isolated split does
 // with unmatched text), so any byte string is split losslessly.
+// Speed: a piece made of ASCII alone, whose following character is ASCII too (or the end), is cut
+// by a hand-written scanner that follows the pattern's alternatives; any piece touching a byte >= 0x80
+// goes to PCRE2. Both give the same pieces (a randomized test compares them); the scanner is ~5x faster.
 #pragma once
 
 #include <array>
@@ -36,6 +39,8 @@ class Gpt2PreTokenizer {
     split(text, pieces);
     return pieces;
   }
+  // The same with PCRE2 alone, piece after piece (the reference of the ASCII scanner).
+  void split_with_regex(std::string_view text, std::vector<std::string_view>& pieces) const;
   bool jit() const;  // whether PCRE2's JIT compiled the pattern
 
  private:

@@ -76,6 +76,28 @@ TEST(BpePreTokenize, Gpt2Pieces) {
   EXPECT_EQ(pieces, (Pieces{"ab", "\xff\xfe", " cd", " ", "\xc3", " e", "\x80"}));
 }
 
+TEST(BpePreTokenize, AsciiScannerAgreesWithPcre2) {
+  // Random texts of fragments where the pattern's alternatives meet: ASCII classes, contractions,
+  // and non-ASCII letters, digits (U+0663, U+00B2), spaces (U+00A0, U+0085, U+3000), non-spaces (U+180E),
+  // symbols, emoji and invalid UTF-8 next to them.
+  const std::vector<std::string> fragments = {
+      "a", "Z", "word", "7", "42", " ", "  ", "\t", "\n", "\r\n", "\v", "\f", "'", "'s", "'t", "'re", "'ve",
+      "'m", "'ll", "'d", "'S", "'r", "'l", ".", ",!?", "-", "$", "\x00", "\x1c", "\x7f", "_", "\xc3\xa9",
+      "\xe6\x97\xa5", "\xd9\xa3", "\xc2\xb2", "\xc2\xa0", "\xc2\x85", "\xe3\x80\x80", "\xe1\xa0\x8e",
+      "\xe2\x80\x94", "\xf0\x9f\x98\x80", "\xff", "\xc3", "\x80", "\xe2\x80"};
+  const Gpt2PreTokenizer pre;
+  std::mt19937 rng(11);
+  std::vector<std::string_view> fast, reference;
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::string text;
+    const int n = static_cast<int>(rng() % 12);
+    for (int i = 0; i < n; ++i) text += fragments[rng() % fragments.size()];
+    pre.split(text, fast);
+    pre.split_with_regex(text, reference);
+    ASSERT_EQ(fast, reference) << "text: '" << text << "'";
+  }
+}
+
 TEST(BpePreTokenize, ByteAlphabet) {
   EXPECT_EQ(byte_to_unicode()[' '], "\xc4\xa0");   // Ġ
   EXPECT_EQ(byte_to_unicode()['\n'], "\xc4\x8a");  // Ċ
