@@ -16,6 +16,7 @@ struct StepMetrics {
   int64_t tokens = 0;          // cumulative tokens trained on
   double step_ms = 0, tokens_per_s = 0, mfu = 0;
   double comm_wait_ms = 0;     // data-parallel reduction time not overlapped with backward
+  uint64_t comm_bytes = 0;     // bytes this rank moved in collectives during the step (data group)
   std::optional<double> val_loss;
 };
 

@@ -62,6 +62,7 @@ StepMetrics Trainer::step() {
   // Mean cross-entropy over every token of the global batch: each micro-batch's gradient is scaled so
   // that the accumulated sum is the gradient of that mean.
   const float dloss = static_cast<float>(1.0 / tokens_per_step);
+  if (dp_) groups_->data().reset_stats();
   model_.zero_grads();
   double loss_sum = 0.0;
   for (int m = 0; m < micro_batches_; ++m) {
@@ -123,6 +124,7 @@ StepMetrics Trainer::step() {
   // Per rank: each of the data_size ranks processes tokens_per_step / data_size tokens of the step.
   out.mfu = peak_flops_ > 0 ? out.tokens_per_s / data_size_ * flops_per_token_ / peak_flops_ : 0.0;
   out.comm_wait_ms = comm_wait_s * 1e3;
+  if (dp_) out.comm_bytes = groups_->data().stats().total_bytes();
   return out;
 }
 

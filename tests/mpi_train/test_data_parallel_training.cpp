@@ -49,6 +49,7 @@ Config small_config(int zero_stage, const char* recompute = "none") {
 
 struct TrainRun {
   std::vector<double> loss, grad_norm, val_loss;
+  uint64_t comm_bytes = 0;  // of the last step
   std::vector<float> params;
 };
 
@@ -61,6 +62,7 @@ TrainRun train(const Config& cfg, const ParallelGroups* groups) {
     const StepMetrics m = t.step();
     r.loss.push_back(m.loss);
     r.grad_norm.push_back(m.grad_norm);
+    r.comm_bytes = m.comm_bytes;
   }
   r.val_loss.push_back(t.evaluate());
   r.params = t.model().get_parameters();
@@ -92,6 +94,10 @@ TEST_P(DataParallelTraining, MatchesSingleRank) {
   const ParallelGroups groups = make_mpi_groups(topo);
   const TrainRun par = train(cfg, &groups);
   expect_equivalent(par, ref);
+  // Bytes per step in closed form: the gradients' all-reduce (4 bytes per parameter) and the loss sum
+  // (8 bytes); ZeRO-1 adds the parameters' all-gather (4 bytes per parameter).
+  const uint64_t p = par.params.size() * 4;
+  if (world > 1) EXPECT_EQ(par.comm_bytes, (GetParam() == 0 ? p : 2 * p) + 8);
   // The parameters are replicated exactly on every data rank (same reduced gradients, same update).
   std::vector<float> rank0 = par.params;
   MPI_Bcast(rank0.data(), static_cast<int>(rank0.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
