@@ -551,7 +551,8 @@ BpeVocab train_bpe_for_build(const BuildOptions& options, const BpeTrainOptions&
     const auto start = std::chrono::steady_clock::now();
     auto last = start;
     const std::int64_t target = train.vocab_size - 257;
-    const bool show = options.progress && total_file_bytes(files) > Progress::large_input;
+    const bool show =
+        options.progress && (total_file_bytes(files) > Progress::large_input || isatty(STDERR_FILENO));
     vocab = train_bpe(counts, train, [&](std::size_t merges) {
       const auto now = std::chrono::steady_clock::now();
       if (!show || now - last < std::chrono::seconds(2)) return;
