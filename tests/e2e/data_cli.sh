@@ -46,7 +46,7 @@ printf 'Last words of the corpus.\n' > corpus/more/b.txt
 printf 'binary index, skipped' > corpus/a.txt.dat
 ln -s a.txt corpus/a.txt.u8   # fortune-style symlink to a file already included
 
-expect 2 "$BIN" build --tokenizer bpe --out o corpus;             contains err.txt "unknown tokenizer 'bpe'"
+expect 2 "$BIN" build --tokenizer gpt9 --out o corpus; contains err.txt "unknown tokenizer 'gpt9'"
 expect 2 "$BIN" build --split sentences --out o corpus;           contains err.txt "unknown split rule"
 expect 2 "$BIN" build --valid-fraction 2 --out o corpus;         contains err.txt "valid-fraction"
 
