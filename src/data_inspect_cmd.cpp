@@ -1,5 +1,7 @@
 // data_inspect_cmd.cpp — `strata-data inspect` and `strata-data verify`: look at and check shards.
 #include <algorithm>
+#include <filesystem>
+#include <memory>
 #include <cstdint>
 #include <iostream>
 
@@ -11,14 +13,39 @@
 namespace po = boost::program_options;
 
 namespace strata {
+namespace {
+
+// The tokenizer that made a shard, when it can be known: explicit BPE files, the vocab.json and
+// merges.txt next to the shard whose vocabulary size matches, or the byte tokenizer for vocab 257.
+std::unique_ptr<Tokenizer> decoder_for(const Shard& shard, std::string vocab, std::string merges) {
+  const std::filesystem::path dir = std::filesystem::path(shard.path()).parent_path();
+  if (vocab.empty() && merges.empty() && std::filesystem::exists(dir / "vocab.json") &&
+      std::filesystem::exists(dir / "merges.txt")) {
+    vocab = (dir / "vocab.json").string();
+    merges = (dir / "merges.txt").string();
+  }
+  if (!vocab.empty() || !merges.empty()) {
+    auto bpe = make_tokenizer("bpe", vocab, merges);
+    if (bpe->vocab_size() == shard.vocab_size()) return bpe;
+  }
+  if (shard.vocab_size() == ByteTokenizer::vocab) return make_tokenizer("byte");
+  return nullptr;
+}
+
+}  // namespace
 
 int data_inspect(const std::vector<std::string>& args) {
   const std::string usage =
       "usage: strata-data inspect [options] FILE...\n"
-      "Prints each shard's token count, documents, vocabulary, type, storage and first tokens.\n";
+      "Prints each shard's token count, documents, vocabulary, type, storage and first tokens, decoded\n"
+      "as text with the byte tokenizer (vocab_size 257) or a BPE vocabulary: --vocab/--merges, or the\n"
+      "vocab.json + merges.txt that strata-data build wrote next to the shard.\n";
   std::size_t show = 0;
+  std::string vocab, merges;
   po::options_description options("options");
-  options.add_options()("tokens", po::value(&show)->default_value(64), "how many first tokens to print");
+  options.add_options()("tokens", po::value(&show)->default_value(64), "how many first tokens to print")
+      ("vocab", po::value(&vocab), "BPE vocab.json to decode with (default: next to the shard)")
+      ("merges", po::value(&merges), "BPE merges.txt to decode with (default: next to the shard)");
   po::variables_map vm;
   if (!parse_data_command("inspect", args, usage, options, "files", vm)) return 0;
   for (const std::string& path : vm["files"].as<std::vector<std::string>>()) {
@@ -36,11 +63,10 @@ int data_inspect(const std::vector<std::string>& args) {
     std::cout << "first " << first.size() << " tokens:";
     for (const std::int32_t t : first) std::cout << " " << t;
     std::cout << "\n";
-    const bool bytes = shard.vocab_size() == ByteTokenizer::vocab &&
-                       std::all_of(first.begin(), first.end(), [](std::int32_t t) { return t < ByteTokenizer::vocab; });
-    if (bytes) {
-      std::cout << "decoded (byte tokenizer, <eos> marks document ends):\n"
-                << ByteTokenizer().decode(first, "<eos>") << "\n";
+    const std::unique_ptr<Tokenizer> tok = decoder_for(shard, vocab, merges);
+    if (tok != nullptr && std::all_of(first.begin(), first.end(), [&](std::int32_t t) { return t < tok->vocab_size(); })) {
+      std::cout << "decoded (" << tok->name() << " tokenizer, <eos> marks document ends):\n"
+                << tok->decode(first, "<eos>") << "\n";
     }
   }
   return 0;

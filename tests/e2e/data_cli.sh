@@ -114,6 +114,12 @@ cp other/train_000000.h5 shards/zz_other.h5         # same vocabulary: still fin
 expect 0 "$BIN" verify shards
 expect 3 "$BIN" verify shards/train_000000.h5 random.h5; contains err.txt "random.h5"
 
+# A BPE build writes its vocabulary next to the shards, and inspect decodes with it.
+expect 0 "$BIN" build --tokenizer bpe --vocab-size 300 --valid-fraction 0 --out bpe corpus/a.txt
+[[ -f bpe/vocab.json && -f bpe/merges.txt ]] || fail "bpe build did not write vocab.json and merges.txt"
+expect 0 "$BIN" inspect --tokens 12 bpe/train_000000.h5; contains out.txt "decoded (bpe tokenizer"
+expect 0 "$BIN" verify bpe;                          contains out.txt "vocab_size 300"
+
 # Debian's fortunes, when installed: the corpus this layer was first written for.
 if [[ -d /usr/share/games/fortunes ]]; then
   expect 0 "$BIN" build --shard-tokens 1000000 --out fortunes /usr/share/games/fortunes
