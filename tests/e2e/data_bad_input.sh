@@ -10,11 +10,7 @@ BIN="${STRATA_BIN:?STRATA_BIN must name the directory holding strata-train}"
 SRC="${STRATA_SOURCE_DIR:?}"
 MPIEXEC="${MPIEXEC:-mpiexec}"
 MAKE_SHARDS="$BIN/../tests/bench/strata_test_make_shards"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # WORK (cwd), fail, expect, contains
 [[ -x "$MAKE_SHARDS" ]] || fail "test helper $MAKE_SHARDS not built"
 "$MAKE_SHARDS" shards
 

@@ -4,24 +4,7 @@
 set -euo pipefail
 
 BIN="${STRATA_BIN:?STRATA_BIN must name the directory holding strata-data}/strata-data"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# expect CODE CMD...: runs CMD, keeps its stdout/stderr in out.txt/err.txt, checks the exit code.
-expect() {
-  local want="$1"; shift
-  local rc=0
-  "$@" >out.txt 2>err.txt || rc=$?
-  if [[ "$rc" != "$want" ]]; then
-    echo "--- stdout"; cat out.txt; echo "--- stderr"; cat err.txt
-    fail "'$*' exited $rc, expected $want"
-  fi
-}
-# contains FILE TEXT: FILE holds TEXT (fixed string).
-contains() { grep -qF -- "$2" "$1" || { cat "$1"; fail "'$2' not in $1"; }; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # WORK (cwd), fail, expect, contains
 
 # ---- help and usage errors (exit 2) ----
 expect 0 "$BIN" --help;                contains out.txt "build"

@@ -5,24 +5,8 @@
 set -euo pipefail
 
 BIN="${STRATA_BIN:?STRATA_BIN must name the directory holding strata-data}/strata-data"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # WORK (cwd), fail, expect, contains
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# expect CODE CMD...: runs CMD, keeps its stdout/stderr in out.txt/err.txt, checks the exit code.
-expect() {
-  local want="$1"; shift
-  local rc=0
-  "$@" >out.txt 2>err.txt || rc=$?
-  if [[ "$rc" != "$want" ]]; then
-    echo "--- stdout"; cat out.txt; echo "--- stderr"; cat err.txt
-    fail "'$*' exited $rc, expected $want"
-  fi
-}
-# contains FILE TEXT: FILE holds TEXT (fixed string).
-contains() { grep -qF -- "$2" "$1" || { cat "$1"; fail "'$2' not in $1"; }; }
 # no_shards DIR: DIR holds no file at all (hidden staging directories included), or does not exist.
 no_shards() { [[ ! -d "$1" || -z "$(ls -A "$1")" ]] || { ls -laR "$1"; fail "$1 is not empty"; }; }
 

@@ -6,22 +6,8 @@ set -euo pipefail
 
 BIN="${STRATA_BIN:?STRATA_BIN must name the directory holding strata-data}/strata-data"
 MPIEXEC="${MPIEXEC:-mpiexec}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # WORK (cwd), fail, expect, contains
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-# expect CODE CMD...: runs CMD, keeps its stdout/stderr in out.txt/err.txt, checks the exit code.
-expect() {
-  local want="$1"; shift
-  local rc=0
-  "$@" >out.txt 2>err.txt || rc=$?
-  if [[ "$rc" != "$want" ]]; then
-    echo "--- stdout"; cat out.txt; echo "--- stderr"; cat err.txt
-    fail "'$*' exited $rc, expected $want"
-  fi
-}
-contains() { grep -qF -- "$2" "$1" || { cat "$1"; fail "'$2' not in $1"; }; }
 mpi() { local n="$1"; shift; timeout 120 "$MPIEXEC" -np "$n" "$@"; }
 
 # Everything in a shard directory that must not depend on the number of ranks: the shard names, and

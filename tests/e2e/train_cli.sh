@@ -7,21 +7,7 @@ set -euo pipefail
 BIN="${STRATA_BIN:?STRATA_BIN must name the directory holding strata-train}"
 SRC="${STRATA_SOURCE_DIR:?}"
 MPIEXEC="${MPIEXEC:-mpiexec}"
-WORK="$(mktemp -d)"
-trap 'rm -rf "$WORK"' EXIT
-cd "$WORK"
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
-expect() {
-  local want="$1"; shift
-  local rc=0
-  timeout 300 "$@" >out.txt 2>err.txt || rc=$?
-  if [[ "$rc" != "$want" ]]; then
-    echo "--- stdout"; cat out.txt; echo "--- stderr"; cat err.txt
-    fail "'$*' exited $rc, expected $want"
-  fi
-}
-contains() { grep -qF -- "$2" "$1" || { cat "$1"; fail "'$2' not in $1"; }; }
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # WORK (cwd), fail, expect, contains
 
 # A small corpus of '%'-separated documents with learnable structure.
 for i in $(seq 1 400); do
@@ -50,7 +36,7 @@ first=$(loss 1 direct.jsonl); last=$(loss 25 direct.jsonl)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < 0.75 * a) }' || fail "loss did not fall: $first -> $last"
 
 # ---- the same run under mpirun -np 1: identical per-step losses ----
-expect 0 "$MPIEXEC" -np 1 "$BIN/strata-train" "$CFG" "${TINY[@]}" --log.metrics=mpi.jsonl
+expect 0 timeout 300 "$MPIEXEC" -np 1 "$BIN/strata-train" "$CFG" "${TINY[@]}" --log.metrics=mpi.jsonl
 extract() { sed 's/.*"loss":\([0-9.e+-]*\),.*"step":\([0-9]*\).*/\2 \1/' "$1"; }
 diff <(extract direct.jsonl) <(extract mpi.jsonl) > /dev/null || fail "mpirun -np 1 losses differ from the direct run"
 
@@ -65,7 +51,7 @@ expect 2 "$BIN/strata-train" nonexistent.ini;   contains err.txt "nonexistent.in
 printf '[model]\nlayers = two\n' > bad.ini
 expect 2 "$BIN/strata-train" bad.ini;           contains err.txt "model.layers"
 # Every rank reports the configuration error and the job exits 2 without hanging.
-expect 2 "$MPIEXEC" -np 2 "$BIN/strata-train" "$CFG" --parallel.tensor=3
+expect 2 timeout 120 "$MPIEXEC" -np 2 "$BIN/strata-train" "$CFG" --parallel.tensor=3
 [[ $(grep -c "parallel.tensor" err.txt) -ge 2 ]] || { cat err.txt; fail "both ranks must report the error"; }
 
 # ---- bad data: exit 3 naming the file ----

@@ -11,11 +11,15 @@
 #include "io/shard.h"
 #include "io/token_dataset.h"
 #include "kernels/error.h"
+#include "tests/unit/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 
 namespace {
+
+using strata::test::TempDir;
+using strata::test::expect_error;
 
 // "s<i>.h5" (built by append: GCC 12 warns falsely on "s" + std::to_string(i) + ".h5").
 std::string shard_name(std::size_t i) {
@@ -24,36 +28,7 @@ std::string shard_name(std::size_t i) {
   return name;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("strata_io_dataset_" + std::to_string(getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
 
- private:
-  fs::path path_;
-};
-
-template <typename F>
-void expect_error(F&& f, ErrorKind kind, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an Error, none was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const std::string& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
-  }
-}
 
 // Writes a shard holding tokens first, first+1, ... (mod vocab).
 std::string write_shard(const std::string& path, std::size_t n, std::int64_t first, std::int64_t vocab = 70000) {

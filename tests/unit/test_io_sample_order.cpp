@@ -14,11 +14,15 @@
 #include "io/shard.h"
 #include "io/token_dataset.h"
 #include "kernels/error.h"
+#include "tests/unit/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 
 namespace {
+
+using strata::test::TempDir;
+using strata::test::expect_error;
 
 // "s<i>.h5" (built by append: GCC 12 warns falsely on "s" + std::to_string(i) + ".h5").
 std::string shard_name(std::size_t i) {
@@ -27,24 +31,6 @@ std::string shard_name(std::size_t i) {
   return name;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("strata_io_sample_" + std::to_string(getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // Shards holding tokens 0, 1, 2, ..., n-1 split into pieces of `per_shard` tokens.
 std::vector<std::string> counting_shards(const TempDir& dir, std::size_t n, std::size_t per_shard) {
