@@ -14,26 +14,18 @@
 #include "io/bpe_trainer.h"
 #include "io/gpt2_pretokenize.h"
 #include "kernels/error.h"
+#include "tests/unit/test_util.h"
 
 namespace fs = std::filesystem;
 using namespace strata;
 
 namespace {
 
+using strata::test::expect_error;
+
 using Ids = std::vector<std::int32_t>;
 using Pieces = std::vector<std::string_view>;
 
-template <typename F>
-void expect_error(F&& f, ErrorKind kind, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an Error, none was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const std::string& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
-  }
-}
 
 // A vocabulary for the bytes a, b, c and space only, with merges in a known rank order:
 //   rank 0 "a b" -> ab, 1 "ab c" -> abc, 2 "Ġ a" -> Ġa, 3 "b c" -> bc, 4 "a a" -> aa.

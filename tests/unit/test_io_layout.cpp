@@ -17,30 +17,15 @@
 #include "src/config.h"
 #include "src/trainer.h"
 #include "tests/unit/raw_shard_writer.h"
+#include "tests/unit/test_util.h"
 
 namespace fs = std::filesystem;
 
 namespace strata {
 namespace {
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("strata_io_layout_" + std::to_string(getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
+using strata::test::TempDir;
 
- private:
-  fs::path path_;
-};
 
 // 1201 byte-like tokens with some structure (a model can learn something in 5 steps).
 std::vector<std::int64_t> corpus() {

@@ -20,45 +20,20 @@
 #include "io/token_dataset.h"
 #include "kernels/error.h"
 #include "tests/unit/raw_shard_writer.h"
+#include "tests/unit/test_util.h"
 
 namespace fs = std::filesystem;
 
 namespace strata {
 namespace {
 
+using strata::test::TempDir;
+using strata::test::expect_error;
+
 constexpr int kSeq = 8;
 constexpr std::int64_t kVocab = 300;
 
-class TempDir {
- public:
-  TempDir() {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() /
-            ("strata_io_loader_" + std::to_string(getpid()) + "_" + info->test_suite_name() + "_" + info->name());
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string file(const std::string& name) const { return (path_ / name).string(); }
 
- private:
-  fs::path path_;
-};
-
-template <typename F>
-void expect_error(F&& f, ErrorKind kind, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected an Error, none was thrown";
-  } catch (const Error& e) {
-    EXPECT_EQ(e.kind(), kind) << e.what();
-    for (const std::string& p : parts)
-      EXPECT_NE(std::string(e.what()).find(p), std::string::npos) << "'" << p << "' not in: " << e.what();
-  }
-}
 
 std::int32_t token_at(std::uint64_t g) { return static_cast<std::int32_t>((g * 7 + g / 13) % kVocab); }
 
