@@ -115,6 +115,24 @@ class Backend {
   virtual void crossentropy_forward_backward(float* losses, float* dlogits, const float* logits,
                                              const int32_t* targets, int n, int v, int vp, float dloss) = 0;
 
+  // Vocab-parallel cross-entropy (Megatron): each tensor rank holds logits(N,Vs) for the vocabulary
+  // slice [vocab_start, vocab_start+Vs) of the padded vocabulary; its real columns are those whose global
+  // id is < v (possibly none). The full logits are never gathered: the caller all-reduces the
+  // statistics between the three passes.
+  //  1. maxes(N) = max over the slice's real columns (-inf when it has none)   -> all-reduce max
+  //  2. sumexp(N) = sum over real columns of exp(logit - maxes); target_logits(N) = the target's logit
+  //     when the target is in the slice, else 0                                 -> all-reduce sum
+  //  3. losses(N) = log(sumexp) + maxes - target_logits; when dlogits is not null it receives
+  //     (softmax - onehot(target)) * dloss on the real columns of the slice and 0 on its padding;
+  //     dlogits may alias logits.
+  virtual void crossentropy_vp_max(float* maxes, const float* logits, int n, int vs, int v, int vocab_start) = 0;
+  virtual void crossentropy_vp_sumexp(float* sumexp, float* target_logits, const float* logits, const float* maxes,
+                                      const int32_t* targets, int n, int vs, int v, int vocab_start) = 0;
+  virtual void crossentropy_vp_forward_backward(float* losses, float* dlogits, const float* logits,
+                                                const float* maxes, const float* sumexp, const float* target_logits,
+                                                const int32_t* targets, int n, int vs, int v, int vocab_start,
+                                                float dloss) = 0;
+
   // ---- optimizer ----
   // Fused AdamW over every segment of a flat parameter buffer, decoupled weight decay where the
   // segment asks for it: g = grad*grad_scale; m,v updated; p -= lr*(mhat/(sqrt(vhat)+eps) + wd*p).

@@ -213,9 +213,10 @@ void validate_config(const Config& c, int world_size) {
   require(c.log.peak_tflops >= 0, "log.peak_tflops", "must be >= 0");
 
   // What this build implements. These checks go when the features land (parallelism, checkpoints, CUDA).
-  const std::string later = " is not implemented in this build yet (data parallelism with ZeRO 0/1 on CPU ranks)";
-  require(p.tensor == 1 && p.pipeline == 1 && p.virtual_stages == 1 && !p.sequence_parallel, "parallel",
-          "tensor/pipeline/sequence parallelism" + later);
+  const std::string later =
+      " is not implemented in this build yet (tensor and data parallelism with ZeRO 0/1 on CPU ranks)";
+  require(p.pipeline == 1 && p.virtual_stages == 1 && !p.sequence_parallel, "parallel",
+          "pipeline/sequence parallelism" + later);
   require(p.zero_stage <= 1 || data == 1, "parallel.zero_stage",
           "ZeRO stage " + std::to_string(p.zero_stage) + later);
   require(t.precision == "fp32", "train.precision", "bf16 needs the CUDA backend, which" + later);

@@ -2,6 +2,7 @@
 #include "src/gpt_model.h"
 
 #include <algorithm>
+#include <span>
 
 #include "kernels/error.h"
 
@@ -18,11 +19,24 @@ Recompute parse_recompute(const std::string& name) {
 }
 
 GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
-                   Recompute recompute)
-    : be_(backend), shape_(shape), layout_(shape, partition), b_(micro_batch), recompute_(recompute) {
+                   Recompute recompute, Communicator* tensor)
+    : be_(backend),
+      tensor_(tensor),
+      tp_rank_(partition.tensor_rank),
+      tp_size_(partition.tensor_size),
+      c_local_(shape.hidden / std::max(partition.tensor_size, 1)),
+      heads_local_(shape.heads / std::max(partition.tensor_size, 1)),
+      shape_(shape),
+      layout_(shape, partition),
+      b_(micro_batch),
+      recompute_(recompute) {
+  STRATA_CHECK(tp_size_ == 1 || (tensor_ != nullptr && tensor_->size() == tp_size_ && tensor_->rank() == tp_rank_),
+               internal, "tensor-parallel model of size ", tp_size_, " (rank ", tp_rank_,
+               ") needs its tensor group of that size and rank");
   const std::size_t bt = static_cast<std::size_t>(b_) * shape_.seq_len;
   const std::size_t c = shape_.hidden;
-  const std::size_t bnt = static_cast<std::size_t>(b_) * shape_.heads * shape_.seq_len;
+  const std::size_t cl = c_local_;  // local width of the column-parallel outputs: C/T
+  const std::size_t bnt = static_cast<std::size_t>(b_) * heads_local_ * shape_.seq_len;
   params_ = DeviceBuffer<float>(be_, layout_.total());
   grads_ = DeviceBuffer<float>(be_, layout_.total());
   grads_.zero();
@@ -31,32 +45,44 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   const int nl = layout_.partition().num_layers;
   for (int l = 0; l <= nl; ++l) x_.emplace_back(be_, bt * c);
   acts_.resize(recompute_ == Recompute::full ? std::min(nl, 1) : nl);
-  if (recompute_ != Recompute::none) atty_shared_ = DeviceBuffer<float>(be_, bt * c);
+  if (recompute_ != Recompute::none) atty_shared_ = DeviceBuffer<float>(be_, bt * cl);
   for (BlockActs& a : acts_) {
     a.ln1 = DeviceBuffer<float>(be_, bt * c);
     a.ln1_mean = DeviceBuffer<float>(be_, bt);
     a.ln1_rstd = DeviceBuffer<float>(be_, bt);
-    a.qkv = DeviceBuffer<float>(be_, bt * 3 * c);
-    if (recompute_ == Recompute::none) a.atty = DeviceBuffer<float>(be_, bt * c);
+    a.qkv = DeviceBuffer<float>(be_, bt * 3 * cl);
+    if (recompute_ == Recompute::none) a.atty = DeviceBuffer<float>(be_, bt * cl);
     a.lse = DeviceBuffer<float>(be_, bnt);
     a.x_mid = DeviceBuffer<float>(be_, bt * c);
     a.ln2 = DeviceBuffer<float>(be_, bt * c);
     a.ln2_mean = DeviceBuffer<float>(be_, bt);
     a.ln2_rstd = DeviceBuffer<float>(be_, bt);
-    a.fch = DeviceBuffer<float>(be_, bt * 4 * c);
-    a.fch_gelu = DeviceBuffer<float>(be_, bt * 4 * c);
+    a.fch = DeviceBuffer<float>(be_, bt * 4 * cl);
+    a.fch_gelu = DeviceBuffer<float>(be_, bt * 4 * cl);
   }
   lnf_ = DeviceBuffer<float>(be_, bt * c);
   lnf_mean_ = DeviceBuffer<float>(be_, bt);
   lnf_rstd_ = DeviceBuffer<float>(be_, bt);
-  logits_ = DeviceBuffer<float>(be_, bt * shape_.padded_vocab());
+  logits_ = DeviceBuffer<float>(be_, bt * layout_.vocab_slice());
+  if (tensor_parallel()) {
+    ce_max_ = DeviceBuffer<float>(be_, bt);
+    ce_stats_ = DeviceBuffer<float>(be_, 2 * bt);
+  }
   losses_ = DeviceBuffer<float>(be_, bt);
   loss_sum_ = DeviceBuffer<float>(be_, 1);
   dres_ = DeviceBuffer<float>(be_, bt * c);
   dln_ = DeviceBuffer<float>(be_, bt * c);
-  dqkv_ = DeviceBuffer<float>(be_, bt * 3 * c);
-  datty_ = DeviceBuffer<float>(be_, bt * c);
-  dfch_ = DeviceBuffer<float>(be_, bt * 4 * c);
+  dqkv_ = DeviceBuffer<float>(be_, bt * 3 * cl);
+  datty_ = DeviceBuffer<float>(be_, bt * cl);
+  dfch_ = DeviceBuffer<float>(be_, bt * 4 * cl);
+}
+
+void GptModel::tensor_all_reduce(float* data, std::size_t n, ReduceOp op) {
+  if (!tensor_parallel()) return;
+  // The communicator reads host memory (MPI) or device memory on the compute stream (NCCL); the CPU
+  // backend's device memory is host memory, so finishing the queued ops is all that is needed.
+  be_.synchronize();
+  tensor_->all_reduce(std::span<float>(data, n), op);
 }
 
 std::size_t GptModel::activation_bytes() const {
@@ -67,7 +93,8 @@ std::size_t GptModel::activation_bytes() const {
                             &a.ln2_rstd, &a.fch, &a.fch_gelu})
       bytes += buf->bytes();
   }
-  for (const auto* buf : {&atty_shared_, &lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &dres_, &dln_, &dqkv_, &datty_, &dfch_})
+  for (const auto* buf : {&atty_shared_, &lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &ce_max_, &ce_stats_, &dres_,
+                          &dln_, &dqkv_, &datty_, &dfch_})
     bytes += buf->bytes();
   return bytes;
 }
@@ -114,39 +141,63 @@ double GptModel::forward_backward(const int32_t* tokens, const int32_t* targets,
 
 void GptModel::embed_forward() {
   const int bt = b_ * shape_.seq_len;
-  be_.embedding_forward(x_[0].data(), tokens_.data(), p(ParamKind::wte), p(ParamKind::wpe), bt, shape_.seq_len,
-                        shape_.hidden, 0, shape_.padded_vocab());
+  // Vocab-parallel: rows of tokens outside this rank's slice are zero; wpe is added on rank 0 only, so the
+  // sum over the tensor group is exactly wte[token] + wpe[position] (the other terms are exact zeros).
+  be_.embedding_forward(x_[0].data(), tokens_.data(), p(ParamKind::wte), tp_rank_ == 0 ? p(ParamKind::wpe) : nullptr,
+                        bt, shape_.seq_len, shape_.hidden, layout_.vocab_start(), layout_.vocab_slice());
+  tensor_all_reduce(x_[0].data(), static_cast<std::size_t>(bt) * shape_.hidden);
 }
 
 void GptModel::block_forward(int local, const float* x_in, float* x_out) {
   const int l = layout_.partition().first_layer + local;
-  const int bt = b_ * shape_.seq_len, c = shape_.hidden;
+  const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
+  const std::size_t btc = static_cast<std::size_t>(bt) * c;
   BlockActs& a = acts(local);
+  // Row-parallel biases are added once: on tensor rank 0, before the all-reduce of the partial sums.
+  const bool add_bias = tp_rank_ == 0;
   be_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), x_in, p(ParamKind::ln1_w, l),
                         p(ParamKind::ln1_b, l), bt, c, kLayerNormEps);
-  be_.matmul_forward(a.qkv.data(), a.ln1.data(), p(ParamKind::qkv_w, l), p(ParamKind::qkv_b, l), bt, c, 3 * c);
-  be_.attention_forward(atty(local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, shape_.heads,
+  be_.matmul_forward(a.qkv.data(), a.ln1.data(), p(ParamKind::qkv_w, l), p(ParamKind::qkv_b, l), bt, c, 3 * cl);
+  be_.attention_forward(atty(local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, heads_local_,
                         shape_.head_size());
   // x_mid = x_in + attn_proj(atty): the projection writes x_mid, then the residual is added in place.
-  be_.matmul_forward(a.x_mid.data(), atty(local), p(ParamKind::attn_proj_w, l), p(ParamKind::attn_proj_b, l), bt,
-                     c, c);
-  be_.add(a.x_mid.data(), a.x_mid.data(), x_in, static_cast<std::size_t>(bt) * c);
+  be_.matmul_forward(a.x_mid.data(), atty(local), p(ParamKind::attn_proj_w, l),
+                     add_bias ? p(ParamKind::attn_proj_b, l) : nullptr, bt, cl, c);
+  tensor_all_reduce(a.x_mid.data(), btc);
+  be_.add(a.x_mid.data(), a.x_mid.data(), x_in, btc);
   be_.layernorm_forward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x_mid.data(), p(ParamKind::ln2_w, l),
                         p(ParamKind::ln2_b, l), bt, c, kLayerNormEps);
-  be_.matmul_forward(a.fch.data(), a.ln2.data(), p(ParamKind::fc_w, l), p(ParamKind::fc_b, l), bt, c, 4 * c);
-  be_.gelu_forward(a.fch_gelu.data(), a.fch.data(), static_cast<std::size_t>(bt) * 4 * c);
-  be_.matmul_forward(x_out, a.fch_gelu.data(), p(ParamKind::fc_proj_w, l), p(ParamKind::fc_proj_b, l), bt, 4 * c, c);
-  be_.add(x_out, x_out, a.x_mid.data(), static_cast<std::size_t>(bt) * c);
+  be_.matmul_forward(a.fch.data(), a.ln2.data(), p(ParamKind::fc_w, l), p(ParamKind::fc_b, l), bt, c, 4 * cl);
+  be_.gelu_forward(a.fch_gelu.data(), a.fch.data(), static_cast<std::size_t>(bt) * 4 * cl);
+  be_.matmul_forward(x_out, a.fch_gelu.data(), p(ParamKind::fc_proj_w, l),
+                     add_bias ? p(ParamKind::fc_proj_b, l) : nullptr, bt, 4 * cl, c);
+  tensor_all_reduce(x_out, btc);
+  be_.add(x_out, x_out, a.x_mid.data(), btc);
 }
 
 double GptModel::head_forward(bool backward, float dloss) {
-  const int bt = b_ * shape_.seq_len, c = shape_.hidden, vp = shape_.padded_vocab();
+  const int bt = b_ * shape_.seq_len, c = shape_.hidden, vs = layout_.vocab_slice();
   const float* x_last = x_.back().data();
   be_.layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), x_last, p(ParamKind::lnf_w),
                         p(ParamKind::lnf_b), bt, c, kLayerNormEps);
-  be_.matmul_forward(logits_.data(), lnf_.data(), p(ParamKind::wte), nullptr, bt, c, vp);
-  be_.crossentropy_forward_backward(losses_.data(), backward ? logits_.data() : nullptr, logits_.data(),
-                                    targets_.data(), bt, shape_.vocab_size, vp, dloss);
+  be_.matmul_forward(logits_.data(), lnf_.data(), p(ParamKind::wte), nullptr, bt, c, vs);
+  float* dlogits = backward ? logits_.data() : nullptr;
+  if (!tensor_parallel()) {
+    be_.crossentropy_forward_backward(losses_.data(), dlogits, logits_.data(), targets_.data(), bt, shape_.vocab_size,
+                                      vs, dloss);
+  } else {
+    // Vocab-parallel cross-entropy: row max, then sum of exponentials and target logit, over the group.
+    const int v = shape_.vocab_size, v0 = layout_.vocab_start();
+    float* sumexp = ce_stats_.data();
+    float* target_logits = ce_stats_.data() + bt;
+    be_.crossentropy_vp_max(ce_max_.data(), logits_.data(), bt, vs, v, v0);
+    tensor_all_reduce(ce_max_.data(), bt, ReduceOp::max);
+    be_.crossentropy_vp_sumexp(sumexp, target_logits, logits_.data(), ce_max_.data(), targets_.data(), bt, vs, v, v0);
+    tensor_all_reduce(ce_stats_.data(), 2 * static_cast<std::size_t>(bt));
+    // The losses are now identical on every tensor rank (computed from the same reduced statistics).
+    be_.crossentropy_vp_forward_backward(losses_.data(), dlogits, logits_.data(), ce_max_.data(), sumexp,
+                                         target_logits, targets_.data(), bt, vs, v, v0, dloss);
+  }
   be_.sum(loss_sum_.data(), losses_.data(), bt);
   float loss = 0.0f;
   be_.copy_to_host(&loss, loss_sum_.data(), sizeof(float));
@@ -154,10 +205,11 @@ double GptModel::head_forward(bool backward, float dloss) {
 }
 
 void GptModel::head_backward() {
-  const int bt = b_ * shape_.seq_len, c = shape_.hidden, vp = shape_.padded_vocab();
-  // logits_ now holds dlogits (fused cross-entropy wrote them in place).
+  const int bt = b_ * shape_.seq_len, c = shape_.hidden, vs = layout_.vocab_slice();
+  // logits_ now holds dlogits (the cross-entropy wrote them in place).
   be_.matmul_backward(dln_.data(), g(ParamKind::wte), nullptr, logits_.data(), lnf_.data(), p(ParamKind::wte), bt, c,
-                      vp);
+                      vs);
+  tensor_all_reduce(dln_.data(), static_cast<std::size_t>(bt) * c);  // partial over the vocabulary slices
   dres_.zero();
   be_.layernorm_backward(dres_.data(), g(ParamKind::lnf_w), g(ParamKind::lnf_b), dln_.data(), x_.back().data(),
                          p(ParamKind::lnf_w), lnf_mean_.data(), lnf_rstd_.data(), bt, c);
@@ -165,40 +217,46 @@ void GptModel::head_backward() {
 
 void GptModel::block_backward(int local, const float* x_in) {
   const int l = layout_.partition().first_layer + local;
-  const int bt = b_ * shape_.seq_len, c = shape_.hidden;
+  const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
+  const std::size_t btc = static_cast<std::size_t>(bt) * c;
   if (recompute_ == Recompute::full) {
     // Rebuild this block's activations from its kept input; x_[local + 1] is rewritten with the same
     // values (deterministic kernels) and is no longer needed by the backward of the blocks above.
     block_forward(local, x_in, x_[local + 1].data());
   } else if (recompute_ == Recompute::selective) {
     BlockActs& k = acts(local);
-    be_.attention_forward(atty(local), k.lse.data(), k.qkv.data(), b_, shape_.seq_len, shape_.heads,
+    be_.attention_forward(atty(local), k.lse.data(), k.qkv.data(), b_, shape_.seq_len, heads_local_,
                           shape_.head_size());
   }
   BlockActs& a = acts(local);
-  // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out.
+  // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out (replicated), so the
+  // row-parallel fc_proj needs no communication and its replicated bias gets the full column sums of dres.
   be_.matmul_backward(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l), dres_.data(),
-                      a.fch_gelu.data(), p(ParamKind::fc_proj_w, l), bt, 4 * c, c);
-  be_.gelu_backward(dfch_.data(), a.fch.data(), dfch_.data(), static_cast<std::size_t>(bt) * 4 * c);
+                      a.fch_gelu.data(), p(ParamKind::fc_proj_w, l), bt, 4 * cl, c);
+  be_.gelu_backward(dfch_.data(), a.fch.data(), dfch_.data(), static_cast<std::size_t>(bt) * 4 * cl);
   be_.matmul_backward(dln_.data(), g(ParamKind::fc_w, l), g(ParamKind::fc_b, l), dfch_.data(), a.ln2.data(),
-                      p(ParamKind::fc_w, l), bt, c, 4 * c);
+                      p(ParamKind::fc_w, l), bt, c, 4 * cl);
+  tensor_all_reduce(dln_.data(), btc);  // column-parallel fc: each rank's dln covers its 4C/T outputs
   be_.layernorm_backward(dres_.data(), g(ParamKind::ln2_w, l), g(ParamKind::ln2_b, l), dln_.data(), a.x_mid.data(),
                          p(ParamKind::ln2_w, l), a.ln2_mean.data(), a.ln2_rstd.data(), bt, c);
   // Attention branch: x_mid = x_in + attn_proj(attention(qkv(ln1(x_in)))); dres now holds dL/dx_mid.
   be_.matmul_backward(datty_.data(), g(ParamKind::attn_proj_w, l), g(ParamKind::attn_proj_b, l), dres_.data(),
-                      atty(local), p(ParamKind::attn_proj_w, l), bt, c, c);
+                      atty(local), p(ParamKind::attn_proj_w, l), bt, cl, c);
   be_.attention_backward(dqkv_.data(), datty_.data(), atty(local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len,
-                         shape_.heads, shape_.head_size());
+                         heads_local_, shape_.head_size());
   be_.matmul_backward(dln_.data(), g(ParamKind::qkv_w, l), g(ParamKind::qkv_b, l), dqkv_.data(), a.ln1.data(),
-                      p(ParamKind::qkv_w, l), bt, c, 3 * c);
+                      p(ParamKind::qkv_w, l), bt, c, 3 * cl);
+  tensor_all_reduce(dln_.data(), btc);  // column-parallel qkv: partial over the local heads
   be_.layernorm_backward(dres_.data(), g(ParamKind::ln1_w, l), g(ParamKind::ln1_b, l), dln_.data(), x_in,
                          p(ParamKind::ln1_w, l), a.ln1_mean.data(), a.ln1_rstd.data(), bt, c);
 }
 
 void GptModel::embed_backward() {
   const int bt = b_ * shape_.seq_len;
+  // dres is replicated: every tensor rank computes the same (full) wpe gradient, and scatters into its own
+  // vocabulary rows of wte only.
   be_.embedding_backward(g(ParamKind::wte), g(ParamKind::wpe), dres_.data(), tokens_.data(), bt, shape_.seq_len,
-                         shape_.hidden, 0, shape_.padded_vocab());
+                         shape_.hidden, layout_.vocab_start(), layout_.vocab_slice());
 }
 
 }  // namespace strata

@@ -4,6 +4,21 @@
 // embed_forward -> block_forward (per layer) -> head_forward (final LayerNorm, tied output projection,
 // fused cross-entropy), and backward in reverse. The residual-stream gradient lives in one buffer
 // `dres` that every block's two LayerNorm backwards accumulate into (kernels/backend.h conventions).
+//
+// Tensor parallelism (Megatron-LM, arXiv 1909.08053; partition().tensor_size = T > 1, tensor group
+// passed in): each block is  ln1 -> qkv (column-parallel, the rank's NH/T heads) -> attention on local
+// heads -> attn_proj (row-parallel: partial sums, all-reduced, bias added once on tensor rank 0
+// before the all-reduce) -> residual; ln2 -> fc (column-parallel) -> GELU -> fc_proj (row-parallel,
+// all-reduce) -> residual. The embedding is vocab-parallel (each rank embeds the tokens of its slice,
+// rank 0 adds wpe, all-reduce), the tied output projection gives local logits (BT, Vp/T) and the
+// cross-entropy is vocab-parallel (three passes, two all-reduces of per-row statistics, the logits are
+// never gathered). Backward: the input gradient of every column-parallel matmul (qkv, fc, the output
+// projection) is a partial sum, all-reduced before its LayerNorm backward; row-parallel matmuls need
+// no communication. Hence the residual stream x, its gradient dres and every LayerNorm input/output
+// are replicated (identical on every tensor rank), and so are the gradients of the replicated
+// parameters: LayerNorms (from the replicated dln and x), the row-parallel biases (column sums of the
+// replicated dres), wpe (from dres). The tied wte slice sums the output projection's and the
+// embedding's gradient locally: both concern this rank's vocabulary rows.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +27,7 @@
 #include <vector>
 
 #include "kernels/backend.h"
+#include "parallel/communicator.h"
 #include "src/gpt_shape.h"
 #include "src/param_layout.h"
 
@@ -28,9 +44,10 @@ Recompute parse_recompute(const std::string& name);  // "none" | "selective" | "
 
 class GptModel {
  public:
-  // micro_batch: B of every forward/backward (activations are sized for it).
+  // micro_batch: B of every forward/backward (activations are sized for it). tensor: the tensor-parallel
+  // group, required when partition.tensor_size > 1 (its size and rank must match the partition's).
   GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
-           Recompute recompute = Recompute::none);
+           Recompute recompute = Recompute::none, Communicator* tensor = nullptr);
 
   const GptShape& shape() const { return shape_; }
   const ParamLayout& layout() const { return layout_; }
@@ -61,11 +78,11 @@ class GptModel {
  private:
   struct BlockActs {
     DeviceBuffer<float> ln1, ln1_mean, ln1_rstd;  // (BT,C), (BT), (BT)
-    DeviceBuffer<float> qkv;                      // (BT,3C)
-    DeviceBuffer<float> atty, lse;                // (BT,C), (B,NH,T)
+    DeviceBuffer<float> qkv;                      // (BT,3C/T)
+    DeviceBuffer<float> atty, lse;                // (BT,C/T), (B,NH/T,T)
     DeviceBuffer<float> x_mid;                    // (BT,C) residual after attention
     DeviceBuffer<float> ln2, ln2_mean, ln2_rstd;  // (BT,C), (BT), (BT)
-    DeviceBuffer<float> fch, fch_gelu;            // (BT,4C) each
+    DeviceBuffer<float> fch, fch_gelu;            // (BT,4C/T) each
   };
 
   BlockActs& acts(int local) { return acts_[recompute_ == Recompute::full ? 0 : local]; }
@@ -81,11 +98,18 @@ class GptModel {
   void block_backward(int layer, const float* x_in);
   void embed_backward();
 
+  // Sums data(n) over the tensor group in place (no-op on one tensor rank).
+  void tensor_all_reduce(float* data, std::size_t n, ReduceOp op = ReduceOp::sum);
+  bool tensor_parallel() const { return tp_size_ > 1; }
+
   void notify(const ParamLayout::Range& r) {
     if (grads_ready_ && r.count > 0) grads_ready_(r);
   }
 
   Backend& be_;
+  Communicator* tensor_;
+  int tp_rank_, tp_size_;
+  int c_local_, heads_local_;  // C/T and NH/T
   GradsReady grads_ready_;
   GptShape shape_;
   ParamLayout layout_;
@@ -97,8 +121,9 @@ class GptModel {
   std::vector<BlockActs> acts_;                        // one per block (none, selective) or one shared (full)
   DeviceBuffer<float> atty_shared_;                    // (BT,C) attention output when recomputed
   DeviceBuffer<float> lnf_, lnf_mean_, lnf_rstd_;      // (BT,C), (BT), (BT)
-  DeviceBuffer<float> logits_;                         // (BT,Vp); holds dlogits after a backward pass
+  DeviceBuffer<float> logits_;                         // (BT,Vp/T); holds dlogits after a backward pass
   DeviceBuffer<float> losses_, loss_sum_;              // (BT), (1)
+  DeviceBuffer<float> ce_max_, ce_stats_;              // vocab-parallel CE: (BT) maxes, (2,BT) sumexp | target
   DeviceBuffer<float> dres_, dln_, dqkv_, datty_, dfch_;  // backward scratch
 };
 

@@ -30,12 +30,17 @@ void init_parameters(std::vector<float>& host, const ParamLayout& layout, const 
     if (t.init == ParamInit::zeros) continue;
     const float stddev = t.init == ParamInit::residual_normal ? std_residual : std_normal;
     const uint64_t stream = fnv1a(t.name());
-    // wte's padded rows stay zero: they never receive a gradient, so results do not depend on padding.
+    // Element i of a local tensor is element full_index(i) of the full one, so tensor ranks hold exactly
+    // the slices of the single-rank model. wte's padded rows stay zero: they never receive a gradient,
+    // so results do not depend on padding.
     const std::size_t live = t.kind == ParamKind::wte
                                  ? static_cast<std::size_t>(shape.vocab_size) * static_cast<std::size_t>(shape.hidden)
-                                 : t.count;
+                                 : t.full_count();
 #pragma omp parallel for schedule(static)
-    for (std::size_t i = 0; i < live; ++i) p[i] = stddev * counter_normal(seed, stream, i);
+    for (std::size_t i = 0; i < t.count; ++i) {
+      const std::size_t j = layout.full_index(t, i);
+      p[i] = j < live ? stddev * counter_normal(seed, stream, j) : 0.0f;
+    }
   }
 }
 

@@ -23,24 +23,31 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
                "partition layers [", part_.first_layer, ", ", part_.first_layer + part_.num_layers,
                ") outside the model's ", s.layers, " layers");
   const int64_t c = s.hidden;
+  const int tp = part_.tensor_size;
+  STRATA_CHECK(tp >= 1 && part_.tensor_rank >= 0 && part_.tensor_rank < tp, internal, "tensor rank ",
+               part_.tensor_rank, " outside a tensor group of ", tp);
+  STRATA_CHECK(s.heads % tp == 0 && s.padded_vocab() % tp == 0, internal, "tensor size ", tp,
+               " must divide the heads (", s.heads, ") and the padded vocabulary (", s.padded_vocab(), ")");
+  vocab_slice_ = s.padded_vocab() / tp;
+  using Split = ParamTensor::Split;
   index_.assign(part_.num_layers + 1, {});
   for (auto& row : index_) row.fill(-1);
   if (part_.has_embedding) {
-    add(ParamKind::wte, -1, {s.padded_vocab(), c}, true, ParamInit::normal);
+    add(ParamKind::wte, -1, {s.padded_vocab(), c}, true, ParamInit::normal, Split::rows);
     add(ParamKind::wpe, -1, {s.seq_len, c}, false, ParamInit::normal);
   }
   for (int l = part_.first_layer; l < part_.first_layer + part_.num_layers; ++l) {
     add(ParamKind::ln1_w, l, {c}, false, ParamInit::ones);
     add(ParamKind::ln1_b, l, {c}, false, ParamInit::zeros);
-    add(ParamKind::qkv_w, l, {3 * c, c}, true, ParamInit::normal);
-    add(ParamKind::qkv_b, l, {3 * c}, false, ParamInit::zeros);
-    add(ParamKind::attn_proj_w, l, {c, c}, true, ParamInit::residual_normal);
+    add(ParamKind::qkv_w, l, {3 * c, c}, true, ParamInit::normal, Split::rows, 3);
+    add(ParamKind::qkv_b, l, {3 * c}, false, ParamInit::zeros, Split::rows, 3);
+    add(ParamKind::attn_proj_w, l, {c, c}, true, ParamInit::residual_normal, Split::cols);
     add(ParamKind::attn_proj_b, l, {c}, false, ParamInit::zeros);
     add(ParamKind::ln2_w, l, {c}, false, ParamInit::ones);
     add(ParamKind::ln2_b, l, {c}, false, ParamInit::zeros);
-    add(ParamKind::fc_w, l, {4 * c, c}, true, ParamInit::normal);
-    add(ParamKind::fc_b, l, {4 * c}, false, ParamInit::zeros);
-    add(ParamKind::fc_proj_w, l, {c, 4 * c}, true, ParamInit::residual_normal);
+    add(ParamKind::fc_w, l, {4 * c, c}, true, ParamInit::normal, Split::rows);
+    add(ParamKind::fc_b, l, {4 * c}, false, ParamInit::zeros, Split::rows);
+    add(ParamKind::fc_proj_w, l, {c, 4 * c}, true, ParamInit::residual_normal, Split::cols);
     add(ParamKind::fc_proj_b, l, {c}, false, ParamInit::zeros);
   }
   if (part_.has_head) {
@@ -49,8 +56,27 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
   }
 }
 
-void ParamLayout::add(ParamKind kind, int layer, std::vector<int64_t> shape, bool decay, ParamInit init) {
-  ParamTensor t{kind, layer, std::move(shape)};
+void ParamLayout::add(ParamKind kind, int layer, std::vector<int64_t> full_shape, bool decay, ParamInit init,
+                      ParamTensor::Split split, int64_t blocks) {
+  const int tp = part_.tensor_size;
+  std::vector<int64_t> shape = full_shape;
+  if (tp == 1) split = ParamTensor::Split::none;
+  ParamTensor t;
+  t.kind = kind;
+  t.layer = layer;
+  t.split = split;
+  if (split == ParamTensor::Split::rows) {
+    STRATA_CHECK(shape[0] % (blocks * tp) == 0, internal, "cannot split the ", full_shape[0], " rows of ",
+                 param_kind_name(kind), " in ", blocks, " blocks over ", tp, " tensor ranks");
+    t.row_block = shape[0] / (blocks * tp);
+    shape[0] /= tp;
+  } else if (split == ParamTensor::Split::cols) {
+    STRATA_CHECK(shape.size() == 2 && shape[1] % tp == 0, internal, "cannot split the columns of ",
+                 param_kind_name(kind), " over ", tp, " tensor ranks");
+    shape[1] /= tp;
+  }
+  t.shape = std::move(shape);
+  t.full_shape = std::move(full_shape);
   t.count = 1;
   for (int64_t d : t.shape) t.count *= static_cast<std::size_t>(d);
   t.offset = total_;
@@ -61,6 +87,24 @@ void ParamLayout::add(ParamKind kind, int layer, std::vector<int64_t> shape, boo
   const int row = layer < 0 ? 0 : layer - part_.first_layer + 1;
   index_[row][static_cast<int>(kind)] = static_cast<int>(tensors_.size());
   tensors_.push_back(std::move(t));
+}
+
+std::size_t ParamLayout::full_index(const ParamTensor& t, std::size_t i) const {
+  const std::size_t tp = static_cast<std::size_t>(part_.tensor_size), rank = static_cast<std::size_t>(part_.tensor_rank);
+  const std::size_t cols = t.shape.size() == 2 ? static_cast<std::size_t>(t.shape[1]) : 1;
+  const std::size_t r = i / cols, c = i % cols;
+  switch (t.split) {
+    case ParamTensor::Split::none:
+      return i;
+    case ParamTensor::Split::rows: {
+      const std::size_t rb = static_cast<std::size_t>(t.row_block);
+      const std::size_t full_row = (r / rb) * rb * tp + rank * rb + r % rb;
+      return full_row * cols + c;
+    }
+    case ParamTensor::Split::cols:
+      return r * cols * tp + rank * cols + c;
+  }
+  return i;
 }
 
 const ParamTensor& ParamLayout::get(ParamKind kind, int layer) const {

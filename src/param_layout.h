@@ -7,6 +7,16 @@
 // range of blocks, plus the embedding if it is the first stage and the head if it is the last, so a
 // stage's parameters, gradients and optimizer state are each one contiguous buffer, and the fused
 // AdamW runs over it with one segment per tensor (weight decay on matrices only).
+//
+// Tensor parallelism (Megatron-LM, arXiv 1909.08053) with T = tensor_size ranks, rank t, hidden C:
+// shapes in the list above are the full shapes; a tensor rank holds
+//   column-parallel (rows split)  qkv_w (3C/T, C), qkv_b (3C/T): the q, k and v rows of its heads,
+//                                 [q | k | v] of the local heads, full row part*C + t*C/T + r;
+//                                 fc_w (4C/T, C), fc_b (4C/T): full row t*4C/T + r;
+//                                 wte (Vp/T, C): the vocabulary slice [t*Vp/T, (t+1)*Vp/T);
+//   row-parallel (columns split)  attn_proj_w (C, C/T), fc_proj_w (C, 4C/T): full column t*cols + c;
+//   replicated                    wpe, LayerNorms, attn_proj_b, fc_proj_b (identical on every rank).
+// full_index() maps a local element to its index in the full tensor (a bijection over the T ranks).
 #pragma once
 
 #include <array>
@@ -32,13 +42,25 @@ constexpr int kBlockKindLast = static_cast<int>(ParamKind::fc_proj_b);
 enum class ParamInit { normal, residual_normal, zeros, ones };
 
 struct ParamTensor {
-  ParamKind kind;
+  ParamKind kind = ParamKind::wte;
   int layer = -1;                // block index, -1 for embedding/head tensors
   std::vector<int64_t> shape;    // local shape (rows, cols) or (n)
   std::size_t offset = 0;        // in floats, within the partition's buffer
   std::size_t count = 0;
   bool weight_decay = false;     // matrices decay; biases, LayerNorm and position embeddings do not
   ParamInit init = ParamInit::zeros;
+  // Tensor-parallel split of the full tensor: none (replicated), rows (column-parallel layers, the
+  // vocabulary) or cols (row-parallel layers). Rows split in blocks of row_block rows: the full tensor
+  // is nb blocks of T*row_block rows, of which rank t holds rows [t*row_block, (t+1)*row_block) of each.
+  enum class Split { none, rows, cols };
+  Split split = Split::none;
+  int64_t row_block = 0;
+  std::vector<int64_t> full_shape;  // shape of the full (unsharded) tensor
+  std::size_t full_count() const {
+    std::size_t n = 1;
+    for (int64_t d : full_shape) n *= static_cast<std::size_t>(d);
+    return n;
+  }
   std::string name() const;      // "h.3.attn.c_attn.weight"-style name (HF GPT-2 naming)
 };
 
@@ -48,6 +70,8 @@ struct ModelPartition {
   int num_layers = -1;  // -1: all layers
   bool has_embedding = true;
   bool has_head = true;
+  int tensor_rank = 0;  // this rank's slice of the tensor-parallel tensors (see the top of this file)
+  int tensor_size = 1;  // must divide heads and the padded vocabulary
 };
 
 class ParamLayout {
@@ -59,6 +83,11 @@ class ParamLayout {
   const std::vector<ParamSegment>& segments() const { return segments_; }
   const ParamTensor& get(ParamKind kind, int layer = -1) const;
   const ModelPartition& partition() const { return part_; }
+  // Index in the full tensor of local element i of t (i itself for replicated tensors).
+  std::size_t full_index(const ParamTensor& t, std::size_t i) const;
+  // This rank's slice of the (padded) vocabulary: [vocab_start(), vocab_start() + vocab_slice()).
+  int vocab_slice() const { return vocab_slice_; }
+  int vocab_start() const { return part_.tensor_rank * vocab_slice_; }
 
   // Contiguous [offset, offset + count) ranges of the flat buffer (count 0 when not held): the units in
   // which gradients become ready during backward (head first, blocks last to first, embedding last).
@@ -70,12 +99,14 @@ class ParamLayout {
   Range head_range() const;
 
  private:
-  void add(ParamKind kind, int layer, std::vector<int64_t> shape, bool decay, ParamInit init);
+  void add(ParamKind kind, int layer, std::vector<int64_t> full_shape, bool decay, ParamInit init,
+           ParamTensor::Split split = ParamTensor::Split::none, int64_t blocks = 1);
 
   ModelPartition part_;
   std::vector<ParamTensor> tensors_;
   std::vector<std::array<int, kParamKinds>> index_;  // [local layer + 1][kind] -> tensor index, -1 none
   std::size_t total_ = 0;
+  int vocab_slice_ = 0;
   std::vector<ParamSegment> segments_;
 };
 

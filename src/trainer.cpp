@@ -10,6 +10,23 @@
 #include "src/param_init.h"
 
 namespace strata {
+namespace {
+
+// This rank's slice of the model: the whole model, or its tensor-parallel slice.
+ModelPartition tensor_partition(const ParallelGroups* groups) {
+  ModelPartition part;
+  if (groups != nullptr) {
+    part.tensor_rank = groups->tensor().rank();
+    part.tensor_size = groups->tensor().size();
+  }
+  return part;
+}
+
+Communicator* tensor_group(const ParallelGroups* groups) {
+  return groups != nullptr && groups->tensor().size() > 1 ? &groups->tensor() : nullptr;
+}
+
+}  // namespace
 
 Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSource> train,
                  std::unique_ptr<BatchSource> valid, double peak_flops, const ParallelGroups* groups)
@@ -17,7 +34,8 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
       be_(backend),
       train_(std::move(train)),
       valid_(std::move(valid)),
-      model_(backend, cfg.shape(), ModelPartition{}, cfg.train.micro_batch, parse_recompute(cfg.train.recompute)),
+      model_(backend, cfg.shape(), tensor_partition(groups), cfg.train.micro_batch,
+             parse_recompute(cfg.train.recompute), tensor_group(groups)),
       groups_(groups),
       peak_flops_(peak_flops),
       flops_per_token_(gpt_flops_per_token(cfg.shape())) {
@@ -38,6 +56,16 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
     segments_ = dp_->segments();
     state_size = dp_->state_size();
   }
+  tensor_size_ = model_.layout().partition().tensor_size;
+  if (tensor_size_ > 1) {
+    // Global norm: tensor-sharded parameters are summed over the tensor group, replicated ones (identical
+    // on every tensor rank) are counted once. One partial sum of squares per tensor, sorted by kind.
+    for (const ParamTensor& t : model_.layout().tensors())
+      (t.split == ParamTensor::Split::none ? replicated_ : sharded_).push_back({t.offset, t.count});
+    norm_ = DeviceBuffer<float>(be_, replicated_.size() + sharded_.size());
+  } else {
+    norm_ = DeviceBuffer<float>(be_, 1);
+  }
   micro_batches_ = cfg.train.global_batch / (cfg.train.micro_batch * data_size_);
   std::vector<float> host;
   init_parameters(host, model_.layout(), cfg_.shape(), cfg_.train.seed);
@@ -46,7 +74,6 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
   adam_v_ = DeviceBuffer<float>(be_, state_size);
   adam_m_.zero();
   adam_v_.zero();
-  norm_ = DeviceBuffer<float>(be_, 1);
   schedule_ = LrSchedule{cfg_.optim.lr, cfg_.optim.min_lr, cfg_.optim.warmup_steps, cfg_.train.steps, cfg_.optim.decay};
   const std::size_t bt = static_cast<std::size_t>(cfg_.train.micro_batch) * cfg_.model.seq_len;
   inputs_.resize(bt);
@@ -87,10 +114,7 @@ StepMetrics Trainer::step() {
   }
   const double loss = loss_sum / tokens_per_step;
 
-  be_.sum_squares(norm_.data(), model_.grads(), model_.num_params());
-  float norm_sq = 0.0f;
-  be_.copy_to_host(&norm_sq, norm_.data(), sizeof(float));
-  const double grad_norm = std::sqrt(static_cast<double>(norm_sq));
+  const double grad_norm = std::sqrt(gradient_norm_squared());
   STRATA_CHECK(std::isfinite(loss) && std::isfinite(grad_norm), internal, "training diverged at step ", step_ + 1,
                ": loss ", loss, ", gradient norm ", grad_norm, " (lower optim.lr or set train.grad_clip)");
   const double clip = cfg_.train.grad_clip;
@@ -122,10 +146,32 @@ StepMetrics Trainer::step() {
   out.step_ms = seconds * 1e3;
   out.tokens_per_s = tokens_per_step / seconds;
   // Per rank: each of the data_size ranks processes tokens_per_step / data_size tokens of the step.
-  out.mfu = peak_flops_ > 0 ? out.tokens_per_s / data_size_ * flops_per_token_ / peak_flops_ : 0.0;
+  // With tensor parallelism each of the T ranks of a replica does 1/T of its FLOPs.
+  out.mfu = peak_flops_ > 0 ? out.tokens_per_s / (data_size_ * tensor_size_) * flops_per_token_ / peak_flops_ : 0.0;
   out.comm_wait_ms = comm_wait_s * 1e3;
   if (dp_) out.comm_bytes = groups_->data().stats().total_bytes();
   return out;
+}
+
+double Trainer::gradient_norm_squared() {
+  if (tensor_size_ == 1) {
+    be_.sum_squares(norm_.data(), model_.grads(), model_.num_params());
+    float norm_sq = 0.0f;
+    be_.copy_to_host(&norm_sq, norm_.data(), sizeof(float));
+    return static_cast<double>(norm_sq);
+  }
+  const std::size_t nr = replicated_.size(), ns = sharded_.size();
+  for (std::size_t i = 0; i < nr; ++i)
+    be_.sum_squares(norm_.data() + i, model_.grads() + replicated_[i].offset, replicated_[i].count);
+  for (std::size_t i = 0; i < ns; ++i)
+    be_.sum_squares(norm_.data() + nr + i, model_.grads() + sharded_[i].offset, sharded_[i].count);
+  std::vector<float> parts(nr + ns);
+  be_.copy_to_host(parts.data(), norm_.data(), parts.size() * sizeof(float));
+  double replicated = 0.0, sharded = 0.0;
+  for (std::size_t i = 0; i < nr; ++i) replicated += parts[i];
+  for (std::size_t i = 0; i < ns; ++i) sharded += parts[nr + i];
+  groups_->tensor().all_reduce(std::span<double>(&sharded, 1));
+  return sharded + replicated;
 }
 
 double Trainer::evaluate() {

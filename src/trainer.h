@@ -1,6 +1,8 @@
 // trainer.h — the training loop of one rank: micro-batch gradient accumulation, data-parallel gradient
 // reduction overlapped with backward, global-norm clipping, fused AdamW (ZeRO-1 sharded when asked)
-// with the learning-rate schedule, periodic evaluation, metrics.
+// with the learning-rate schedule, periodic evaluation, metrics. With tensor parallelism (groups with a
+// tensor group of size T > 1) the model holds this rank's tensor slice; data parallelism and ZeRO then
+// work on the local tensors of each tensor rank unchanged (each tensor rank has its own data group).
 #pragma once
 
 #include <cstdint>
@@ -39,13 +41,20 @@ class Trainer {
   std::size_t optimizer_state_floats() const { return adam_m_.size() + adam_v_.size(); }
 
  private:
+  // Squared global gradient norm over the whole model (all tensor slices, replicated tensors once).
+  double gradient_norm_squared();
+
   Config cfg_;
   Backend& be_;
   std::unique_ptr<BatchSource> train_, valid_;
   GptModel model_;
   const ParallelGroups* groups_;
   std::unique_ptr<DataParallel> dp_;  // null on one rank
-  int data_rank_ = 0, data_size_ = 1;
+  int data_rank_ = 0, data_size_ = 1, tensor_size_ = 1;
+  struct GradRange {
+    std::size_t offset, count;
+  };
+  std::vector<GradRange> replicated_, sharded_;  // tensor-parallel runs: tensors split over the group or not
   std::vector<ParamSegment> segments_;  // this rank's AdamW segments (its ZeRO shards)
   DeviceBuffer<float> adam_m_, adam_v_, norm_;
   LrSchedule schedule_;

@@ -70,6 +70,19 @@ class CpuBackend final : public Backend {
                                      int n, int v, int vp, float dloss) override {
     cpu::crossentropy_forward_backward(losses, dlogits, logits, targets, n, v, vp, dloss);
   }
+  void crossentropy_vp_max(float* maxes, const float* logits, int n, int vs, int v, int vocab_start) override {
+    cpu::crossentropy_vp_max(maxes, logits, n, vs, v, vocab_start);
+  }
+  void crossentropy_vp_sumexp(float* sumexp, float* target_logits, const float* logits, const float* maxes,
+                              const int32_t* targets, int n, int vs, int v, int vocab_start) override {
+    cpu::crossentropy_vp_sumexp(sumexp, target_logits, logits, maxes, targets, n, vs, v, vocab_start);
+  }
+  void crossentropy_vp_forward_backward(float* losses, float* dlogits, const float* logits, const float* maxes,
+                                        const float* sumexp, const float* target_logits, const int32_t* targets,
+                                        int n, int vs, int v, int vocab_start, float dloss) override {
+    cpu::crossentropy_vp_forward_backward(losses, dlogits, logits, maxes, sumexp, target_logits, targets, n, vs, v,
+                                          vocab_start, dloss);
+  }
   void adamw_update(float* params, const float* grads, float* m, float* v, std::span<const ParamSegment> segments,
                     const AdamWParams& hp) override {
     cpu::adamw_update(params, grads, m, v, segments, hp);

@@ -40,6 +40,12 @@ void attention_backward(float* dqkv, const float* dout, const float* out, const 
 // crossentropy.cpp
 void crossentropy_forward_backward(float* losses, float* dlogits, const float* logits, const int32_t* targets, int n,
                                    int v, int vp, float dloss);
+void crossentropy_vp_max(float* maxes, const float* logits, int n, int vs, int v, int vocab_start);
+void crossentropy_vp_sumexp(float* sumexp, float* target_logits, const float* logits, const float* maxes,
+                            const int32_t* targets, int n, int vs, int v, int vocab_start);
+void crossentropy_vp_forward_backward(float* losses, float* dlogits, const float* logits, const float* maxes,
+                                      const float* sumexp, const float* target_logits, const int32_t* targets, int n,
+                                      int vs, int v, int vocab_start, float dloss);
 
 // adamw.cpp
 void adamw_update(float* params, const float* grads, float* m, float* v, std::span<const ParamSegment> segments,
