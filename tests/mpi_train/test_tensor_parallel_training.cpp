@@ -18,27 +18,13 @@
 #include "parallel/mpi_communicator.h"
 #include "parallel/topology.h"
 #include "src/trainer.h"
+#include "tests/mpi_train/train_test_util.h"
 
 namespace strata {
 namespace {
 
-// Tokens as a pure function of the global sample index, so every layout sees the same samples.
-class IndexedTokens final : public BatchSource {
- public:
-  explicit IndexedTokens(int seq_len) : t_(seq_len) {}
-  void read(uint64_t first, int count, int32_t* inputs, int32_t* targets) override {
-    for (int s = 0; s < count; ++s)
-      for (int i = 0; i < t_; ++i) {
-        const uint64_t k = (first + s) * 131 + i;
-        inputs[s * t_ + i] = static_cast<int32_t>((k * 7 + (k / 5)) % 61);
-        targets[s * t_ + i] = static_cast<int32_t>(((k + 1) * 7 + ((k + 1) / 5)) % 61);
-      }
-  }
-  std::string describe() const override { return "indexed tokens"; }
-
- private:
-  int t_;
-};
+using test::TrainRun;
+using test::train_steps;
 
 struct TpLayout {
   int tensor, data, zero_stage;
@@ -63,27 +49,6 @@ Config tp_config(const TpLayout& l) {
   c.optim.warmup_steps = 2;
   c.optim.weight_decay = 0.1;
   return c;
-}
-
-struct TrainRun {
-  std::vector<double> loss, grad_norm;
-  double val_loss = 0;
-  std::vector<float> params;  // this rank's (local) parameters
-};
-
-TrainRun train(const Config& cfg, const ParallelGroups* groups) {
-  auto be = make_cpu_backend();
-  Trainer t(cfg, *be, std::make_unique<IndexedTokens>(cfg.model.seq_len),
-            std::make_unique<IndexedTokens>(cfg.model.seq_len), 1e12, groups);
-  TrainRun r;
-  for (int i = 0; i < cfg.train.steps; ++i) {
-    const StepMetrics m = t.step();
-    r.loss.push_back(m.loss);
-    r.grad_norm.push_back(m.grad_norm);
-  }
-  r.val_loss = t.evaluate();
-  r.params = t.model().get_parameters();
-  return r;
 }
 
 // The full parameters from every tensor rank's slice: all-gather the local buffers over the tensor
@@ -127,10 +92,10 @@ TEST_P(TensorParallelTraining, MatchesSingleRank) {
   const Config cfg = tp_config(l);
   Config ref_cfg = cfg;
   ref_cfg.train.recompute = "none";
-  const TrainRun ref = train(ref_cfg, nullptr);
+  const TrainRun ref = train_steps(ref_cfg, nullptr);
   const Topology topo(world, rank, l.tensor, 1, "tp,dp,pp");
   const ParallelGroups groups = make_mpi_groups(topo);
-  const TrainRun par = train(cfg, &groups);
+  const TrainRun par = train_steps(cfg, &groups);
 
   ASSERT_EQ(par.loss.size(), ref.loss.size());
   for (std::size_t i = 0; i < ref.loss.size(); ++i) {
