@@ -204,7 +204,7 @@ void Trainer::run(MetricsLogger& logger) {
     StepMetrics m = step();
     const bool last = step_ == total;
     if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();
-    if (step_ % cfg_.train.log_interval == 0 || last || m.val_loss) logger.log(m);
+    if (step_ == 1 || step_ % cfg_.train.log_interval == 0 || last || m.val_loss) logger.log(m);
   }
 }
 
