@@ -19,7 +19,7 @@ Recompute parse_recompute(const std::string& name) {
 }
 
 GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
-                   Recompute recompute, Communicator* tensor)
+                   Recompute recompute, Communicator* tensor, int slots)
     : be_(backend),
       tensor_(tensor),
       tp_rank_(partition.tensor_rank),
@@ -40,31 +40,45 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   params_ = DeviceBuffer<float>(be_, layout_.total());
   grads_ = DeviceBuffer<float>(be_, layout_.total());
   grads_.zero();
-  tokens_ = DeviceBuffer<int32_t>(be_, bt);
+  STRATA_CHECK(slots >= 1, internal, "a model needs at least one activation slot, got ", slots);
   targets_ = DeviceBuffer<int32_t>(be_, bt);
   const int nl = layout_.partition().num_layers;
-  for (int l = 0; l <= nl; ++l) x_.emplace_back(be_, bt * c);
-  acts_.resize(recompute_ == Recompute::full ? std::min(nl, 1) : nl);
-  if (recompute_ != Recompute::none) atty_shared_ = DeviceBuffer<float>(be_, bt * cl);
-  for (BlockActs& a : acts_) {
-    a.ln1 = DeviceBuffer<float>(be_, bt * c);
-    a.ln1_mean = DeviceBuffer<float>(be_, bt);
-    a.ln1_rstd = DeviceBuffer<float>(be_, bt);
-    a.qkv = DeviceBuffer<float>(be_, bt * 3 * cl);
-    if (recompute_ == Recompute::none) a.atty = DeviceBuffer<float>(be_, bt * cl);
-    a.lse = DeviceBuffer<float>(be_, bnt);
-    a.x_mid = DeviceBuffer<float>(be_, bt * c);
-    a.ln2 = DeviceBuffer<float>(be_, bt * c);
-    a.ln2_mean = DeviceBuffer<float>(be_, bt);
-    a.ln2_rstd = DeviceBuffer<float>(be_, bt);
-    a.fch = DeviceBuffer<float>(be_, bt * 4 * cl);
-    a.fch_gelu = DeviceBuffer<float>(be_, bt * 4 * cl);
+  x_.resize(slots);
+  for (int s = 0; s < slots; ++s) {
+    tokens_.emplace_back(be_, bt);
+    for (int l = 0; l <= nl; ++l) x_[s].emplace_back(be_, bt * c);
   }
-  lnf_ = DeviceBuffer<float>(be_, bt * c);
-  lnf_mean_ = DeviceBuffer<float>(be_, bt);
-  lnf_rstd_ = DeviceBuffer<float>(be_, bt);
-  logits_ = DeviceBuffer<float>(be_, bt * layout_.vocab_slice());
-  if (tensor_parallel()) {
+  if (recompute_ == Recompute::full) {
+    acts_.resize(1);
+    acts_[0].resize(std::min(nl, 1));
+  } else {
+    acts_.resize(slots);
+    for (auto& per_slot : acts_) per_slot.resize(nl);
+  }
+  if (recompute_ != Recompute::none) atty_shared_ = DeviceBuffer<float>(be_, bt * cl);
+  for (auto& per_slot : acts_) {
+    for (BlockActs& a : per_slot) {
+      a.ln1 = DeviceBuffer<float>(be_, bt * c);
+      a.ln1_mean = DeviceBuffer<float>(be_, bt);
+      a.ln1_rstd = DeviceBuffer<float>(be_, bt);
+      a.qkv = DeviceBuffer<float>(be_, bt * 3 * cl);
+      if (recompute_ == Recompute::none) a.atty = DeviceBuffer<float>(be_, bt * cl);
+      a.lse = DeviceBuffer<float>(be_, bnt);
+      a.x_mid = DeviceBuffer<float>(be_, bt * c);
+      a.ln2 = DeviceBuffer<float>(be_, bt * c);
+      a.ln2_mean = DeviceBuffer<float>(be_, bt);
+      a.ln2_rstd = DeviceBuffer<float>(be_, bt);
+      a.fch = DeviceBuffer<float>(be_, bt * 4 * cl);
+      a.fch_gelu = DeviceBuffer<float>(be_, bt * 4 * cl);
+    }
+  }
+  if (layout_.partition().has_head) {
+    lnf_ = DeviceBuffer<float>(be_, bt * c);
+    lnf_mean_ = DeviceBuffer<float>(be_, bt);
+    lnf_rstd_ = DeviceBuffer<float>(be_, bt);
+    logits_ = DeviceBuffer<float>(be_, bt * layout_.vocab_slice());
+  }
+  if (tensor_parallel() && layout_.partition().has_head) {
     ce_max_ = DeviceBuffer<float>(be_, bt);
     ce_stats_ = DeviceBuffer<float>(be_, 2 * bt);
   }
@@ -87,11 +101,14 @@ void GptModel::tensor_all_reduce(float* data, std::size_t n, ReduceOp op) {
 
 std::size_t GptModel::activation_bytes() const {
   std::size_t bytes = 0;
-  for (const auto& x : x_) bytes += x.bytes();
-  for (const BlockActs& a : acts_) {
-    for (const auto* buf : {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.atty, &a.lse, &a.x_mid, &a.ln2, &a.ln2_mean,
-                            &a.ln2_rstd, &a.fch, &a.fch_gelu})
-      bytes += buf->bytes();
+  for (const auto& per_slot : x_)
+    for (const auto& x : per_slot) bytes += x.bytes();
+  for (const auto& per_slot : acts_) {
+    for (const BlockActs& a : per_slot) {
+      for (const auto* buf : {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.atty, &a.lse, &a.x_mid, &a.ln2,
+                              &a.ln2_mean, &a.ln2_rstd, &a.fch, &a.fch_gelu})
+        bytes += buf->bytes();
+    }
   }
   for (const auto* buf : {&atty_shared_, &lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &ce_max_, &ce_stats_, &dres_,
                           &dln_, &dqkv_, &datty_, &dfch_})
@@ -118,50 +135,73 @@ std::vector<float> GptModel::get_gradients() const {
 }
 
 double GptModel::forward_backward(const int32_t* tokens, const int32_t* targets, bool backward, float dloss) {
-  const std::size_t bt = static_cast<std::size_t>(b_) * shape_.seq_len;
-  be_.copy_to_device(tokens_.data(), tokens, bt * sizeof(int32_t));
-  be_.copy_to_device(targets_.data(), targets, bt * sizeof(int32_t));
-  embed_forward();
-  const int nl = layout_.partition().num_layers;
-  for (int l = 0; l < nl; ++l) block_forward(l, x_[l].data(), x_[l + 1].data());
-  const double loss = head_forward(backward, dloss);
-  if (backward) {
-    const int first = layout_.partition().first_layer;
-    head_backward();
-    notify(layout_.head_range());
-    for (int l = nl - 1; l >= 0; --l) {
-      block_backward(l, x_[l].data());
-      notify(layout_.block_range(first + l));
-    }
-    embed_backward();  // wte also collected the output projection's gradient in head_backward
-    notify(layout_.embedding_range());
-  }
+  const double loss = forward_stage(0, tokens, targets, backward, dloss);
+  if (backward) backward_stage(0);
   return loss;
 }
 
-void GptModel::embed_forward() {
+double GptModel::forward_stage(int slot, const int32_t* tokens, const int32_t* targets, bool backward, float dloss) {
+  STRATA_CHECK(slot >= 0 && slot < slots(), internal, "forward_stage: slot ", slot, " outside [0, ", slots(), ")");
+  const ModelPartition& part = layout_.partition();
+  const std::size_t bt = static_cast<std::size_t>(b_) * shape_.seq_len;
+  if (part.has_embedding) {
+    be_.copy_to_device(tokens_[slot].data(), tokens, bt * sizeof(int32_t));
+    embed_forward(slot);
+  }
+  const int nl = part.num_layers;
+  for (int l = 0; l < nl; ++l) block_forward(slot, l, x_[slot][l].data(), x_[slot][l + 1].data());
+  if (!part.has_head) return 0.0;
+  STRATA_CHECK(head_slot_ < 0, internal, "forward_stage: the last stage's slot ", head_slot_,
+               " still waits for its backward (run a slot's backward before the next forward)");
+  be_.copy_to_device(targets_.data(), targets, bt * sizeof(int32_t));
+  if (backward) head_slot_ = slot;
+  return head_forward(slot, backward, dloss);
+}
+
+void GptModel::backward_stage(int slot) {
+  STRATA_CHECK(slot >= 0 && slot < slots(), internal, "backward_stage: slot ", slot, " outside [0, ", slots(), ")");
+  const ModelPartition& part = layout_.partition();
+  if (part.has_head) {
+    STRATA_CHECK(head_slot_ == slot, internal, "backward_stage: slot ", slot,
+                 " has no logits' gradient (its forward_stage ran without backward, or another slot's ran since)");
+    head_slot_ = -1;
+    head_backward(slot);
+    notify(layout_.head_range());
+  }
+  // Otherwise dres_ holds the gradient of the stage's output, received from the next stage.
+  for (int l = part.num_layers - 1; l >= 0; --l) {
+    block_backward(slot, l, x_[slot][l].data());
+    notify(layout_.block_range(part.first_layer + l));
+  }
+  if (part.has_embedding) {
+    embed_backward(slot);  // wte also collected the output projection's gradient in head_backward
+    notify(layout_.embedding_range());
+  }
+}
+
+void GptModel::embed_forward(int slot) {
   const int bt = b_ * shape_.seq_len;
   // Vocab-parallel: rows of tokens outside this rank's slice are zero; wpe is added on rank 0 only, so the
   // sum over the tensor group is exactly wte[token] + wpe[position] (the other terms are exact zeros).
-  be_.embedding_forward(x_[0].data(), tokens_.data(), p(ParamKind::wte), tp_rank_ == 0 ? p(ParamKind::wpe) : nullptr,
+  be_.embedding_forward(x_[slot][0].data(), tokens_[slot].data(), p(ParamKind::wte), tp_rank_ == 0 ? p(ParamKind::wpe) : nullptr,
                         bt, shape_.seq_len, shape_.hidden, layout_.vocab_start(), layout_.vocab_slice());
-  tensor_all_reduce(x_[0].data(), static_cast<std::size_t>(bt) * shape_.hidden);
+  tensor_all_reduce(x_[slot][0].data(), static_cast<std::size_t>(bt) * shape_.hidden);
 }
 
-void GptModel::block_forward(int local, const float* x_in, float* x_out) {
+void GptModel::block_forward(int slot, int local, const float* x_in, float* x_out) {
   const int l = layout_.partition().first_layer + local;
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
   const std::size_t btc = static_cast<std::size_t>(bt) * c;
-  BlockActs& a = acts(local);
+  BlockActs& a = acts(slot, local);
   // Row-parallel biases are added once: on tensor rank 0, before the all-reduce of the partial sums.
   const bool add_bias = tp_rank_ == 0;
   be_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), x_in, p(ParamKind::ln1_w, l),
                         p(ParamKind::ln1_b, l), bt, c, kLayerNormEps);
   be_.matmul_forward(a.qkv.data(), a.ln1.data(), p(ParamKind::qkv_w, l), p(ParamKind::qkv_b, l), bt, c, 3 * cl);
-  be_.attention_forward(atty(local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, heads_local_,
+  be_.attention_forward(atty(slot, local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, heads_local_,
                         shape_.head_size());
   // x_mid = x_in + attn_proj(atty): the projection writes x_mid, then the residual is added in place.
-  be_.matmul_forward(a.x_mid.data(), atty(local), p(ParamKind::attn_proj_w, l),
+  be_.matmul_forward(a.x_mid.data(), atty(slot, local), p(ParamKind::attn_proj_w, l),
                      add_bias ? p(ParamKind::attn_proj_b, l) : nullptr, bt, cl, c);
   tensor_all_reduce(a.x_mid.data(), btc);
   be_.add(a.x_mid.data(), a.x_mid.data(), x_in, btc);
@@ -175,9 +215,9 @@ void GptModel::block_forward(int local, const float* x_in, float* x_out) {
   be_.add(x_out, x_out, a.x_mid.data(), btc);
 }
 
-double GptModel::head_forward(bool backward, float dloss) {
+double GptModel::head_forward(int slot, bool backward, float dloss) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, vs = layout_.vocab_slice();
-  const float* x_last = x_.back().data();
+  const float* x_last = x_[slot].back().data();
   be_.layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), x_last, p(ParamKind::lnf_w),
                         p(ParamKind::lnf_b), bt, c, kLayerNormEps);
   be_.matmul_forward(logits_.data(), lnf_.data(), p(ParamKind::wte), nullptr, bt, c, vs);
@@ -204,31 +244,31 @@ double GptModel::head_forward(bool backward, float dloss) {
   return loss;
 }
 
-void GptModel::head_backward() {
+void GptModel::head_backward(int slot) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, vs = layout_.vocab_slice();
   // logits_ now holds dlogits (the cross-entropy wrote them in place).
   be_.matmul_backward(dln_.data(), g(ParamKind::wte), nullptr, logits_.data(), lnf_.data(), p(ParamKind::wte), bt, c,
                       vs);
   tensor_all_reduce(dln_.data(), static_cast<std::size_t>(bt) * c);  // partial over the vocabulary slices
   dres_.zero();
-  be_.layernorm_backward(dres_.data(), g(ParamKind::lnf_w), g(ParamKind::lnf_b), dln_.data(), x_.back().data(),
+  be_.layernorm_backward(dres_.data(), g(ParamKind::lnf_w), g(ParamKind::lnf_b), dln_.data(), x_[slot].back().data(),
                          p(ParamKind::lnf_w), lnf_mean_.data(), lnf_rstd_.data(), bt, c);
 }
 
-void GptModel::block_backward(int local, const float* x_in) {
+void GptModel::block_backward(int slot, int local, const float* x_in) {
   const int l = layout_.partition().first_layer + local;
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
   const std::size_t btc = static_cast<std::size_t>(bt) * c;
   if (recompute_ == Recompute::full) {
     // Rebuild this block's activations from its kept input; x_[local + 1] is rewritten with the same
     // values (deterministic kernels) and is no longer needed by the backward of the blocks above.
-    block_forward(local, x_in, x_[local + 1].data());
+    block_forward(slot, local, x_in, x_[slot][local + 1].data());
   } else if (recompute_ == Recompute::selective) {
-    BlockActs& k = acts(local);
-    be_.attention_forward(atty(local), k.lse.data(), k.qkv.data(), b_, shape_.seq_len, heads_local_,
+    BlockActs& k = acts(slot, local);
+    be_.attention_forward(atty(slot, local), k.lse.data(), k.qkv.data(), b_, shape_.seq_len, heads_local_,
                           shape_.head_size());
   }
-  BlockActs& a = acts(local);
+  BlockActs& a = acts(slot, local);
   // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out (replicated), so the
   // row-parallel fc_proj needs no communication and its replicated bias gets the full column sums of dres.
   be_.matmul_backward(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l), dres_.data(),
@@ -241,8 +281,8 @@ void GptModel::block_backward(int local, const float* x_in) {
                          p(ParamKind::ln2_w, l), a.ln2_mean.data(), a.ln2_rstd.data(), bt, c);
   // Attention branch: x_mid = x_in + attn_proj(attention(qkv(ln1(x_in)))); dres now holds dL/dx_mid.
   be_.matmul_backward(datty_.data(), g(ParamKind::attn_proj_w, l), g(ParamKind::attn_proj_b, l), dres_.data(),
-                      atty(local), p(ParamKind::attn_proj_w, l), bt, cl, c);
-  be_.attention_backward(dqkv_.data(), datty_.data(), atty(local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len,
+                      atty(slot, local), p(ParamKind::attn_proj_w, l), bt, cl, c);
+  be_.attention_backward(dqkv_.data(), datty_.data(), atty(slot, local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len,
                          heads_local_, shape_.head_size());
   be_.matmul_backward(dln_.data(), g(ParamKind::qkv_w, l), g(ParamKind::qkv_b, l), dqkv_.data(), a.ln1.data(),
                       p(ParamKind::qkv_w, l), bt, c, 3 * cl);
@@ -251,11 +291,11 @@ void GptModel::block_backward(int local, const float* x_in) {
                          p(ParamKind::ln1_w, l), a.ln1_mean.data(), a.ln1_rstd.data(), bt, c);
 }
 
-void GptModel::embed_backward() {
+void GptModel::embed_backward(int slot) {
   const int bt = b_ * shape_.seq_len;
   // dres is replicated: every tensor rank computes the same (full) wpe gradient, and scatters into its own
   // vocabulary rows of wte only.
-  be_.embedding_backward(g(ParamKind::wte), g(ParamKind::wpe), dres_.data(), tokens_.data(), bt, shape_.seq_len,
+  be_.embedding_backward(g(ParamKind::wte), g(ParamKind::wpe), dres_.data(), tokens_[slot].data(), bt, shape_.seq_len,
                          shape_.hidden, layout_.vocab_start(), layout_.vocab_slice());
 }
 

@@ -2,7 +2,10 @@
 //
 // The model is built from stage-sized pieces so pipeline stages can run them separately later:
 // embed_forward -> block_forward (per layer) -> head_forward (final LayerNorm, tied output projection,
-// fused cross-entropy), and backward in reverse. The residual-stream gradient lives in one buffer
+// fused cross-entropy), and backward in reverse. A pipeline stage (ModelPartition: a range of blocks, the
+// embedding on the first stage, the head on the last) runs forward_stage / backward_stage per micro-batch
+// slot: each slot keeps one micro-batch's activations, so up to slots() micro-batches can be in flight
+// (1F1B needs min(P - stage, M), parallel/pipeline_schedule.h). The residual-stream gradient lives in one buffer
 // `dres` that every block's two LayerNorm backwards accumulate into (kernels/backend.h conventions).
 //
 // Tensor parallelism (Megatron-LM, arXiv 1909.08053; partition().tensor_size = T > 1, tensor group
@@ -46,8 +49,9 @@ class GptModel {
  public:
   // micro_batch: B of every forward/backward (activations are sized for it). tensor: the tensor-parallel
   // group, required when partition.tensor_size > 1 (its size and rank must match the partition's).
+  // slots: micro-batches whose activations are kept at once (pipeline stages; 1 otherwise).
   GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
-           Recompute recompute = Recompute::none, Communicator* tensor = nullptr);
+           Recompute recompute = Recompute::none, Communicator* tensor = nullptr, int slots = 1);
 
   const GptShape& shape() const { return shape_; }
   const ParamLayout& layout() const { return layout_; }
@@ -66,13 +70,32 @@ class GptModel {
   // loss scaled by dloss (e.g. 1 / (B*T*micro_batches) for the mean over a global batch).
   double forward_backward(const int32_t* tokens, const int32_t* targets, bool backward, float dloss);
 
+  // ---- pipeline stages (driven by src/pipeline_executor.h) ----
+  int slots() const { return static_cast<int>(x_.size()); }
+  // Forward of this stage's blocks on the micro-batch held in `slot`. The first stage embeds `tokens`;
+  // another stage reads its input from stage_input(slot), filled beforehand by the receive. The last
+  // stage computes the loss against `targets` (returns its sum over the B*T positions; other stages
+  // return 0) and, with backward, the logits' gradient scaled by dloss. That gradient and the final
+  // LayerNorm's activations exist once, so on the last stage a slot's backward_stage must come before
+  // the next forward_stage with backward (1F1B runs them back to back there).
+  double forward_stage(int slot, const int32_t* tokens, const int32_t* targets, bool backward, float dloss);
+  // Backward of this stage for `slot`, accumulating into grads: the last stage starts from its logits'
+  // gradient, another from output_grad() (filled by the receive). Afterwards input_grad() holds the
+  // gradient of the stage's input, for the previous stage (until the next backward_stage).
+  void backward_stage(int slot);
+  float* stage_input(int slot) { return x_[slot].front().data(); }         // (BT,C) input of the first block
+  const float* stage_output(int slot) { return x_[slot].back().data(); }   // (BT,C) output of the last block
+  float* output_grad() { return dres_.data(); }                            // (BT,C)
+  const float* input_grad() { return dres_.data(); }                       // (BT,C)
+  std::size_t stage_activation_floats() const { return static_cast<std::size_t>(b_) * shape_.seq_len * shape_.hidden; }
+
   // Called during backward, on the last use of each gradient range (ParamLayout::Range): the head, each
   // block from last to first, then the embedding. Data parallelism starts its bucket reductions here
   // so that they overlap the rest of the backward pass. Empty function: no calls.
   using GradsReady = std::function<void(const ParamLayout::Range&)>;
   void set_grads_ready(GradsReady hook) { grads_ready_ = std::move(hook); }
 
-  // Activation bytes held for one micro-batch (reported at start-up).
+  // Activation bytes held for all slots (reported at start-up).
   std::size_t activation_bytes() const;
 
  private:
@@ -85,18 +108,20 @@ class GptModel {
     DeviceBuffer<float> fch, fch_gelu;            // (BT,4C/T) each
   };
 
-  BlockActs& acts(int local) { return acts_[recompute_ == Recompute::full ? 0 : local]; }
-  float* atty(int local) { return recompute_ == Recompute::none ? acts_[local].atty.data() : atty_shared_.data(); }
+  BlockActs& acts(int slot, int local) { return recompute_ == Recompute::full ? acts_[0][0] : acts_[slot][local]; }
+  float* atty(int slot, int local) {
+    return recompute_ == Recompute::none ? acts_[slot][local].atty.data() : atty_shared_.data();
+  }
 
   const float* p(ParamKind k, int layer = -1) const { return params_.data() + layout_.get(k, layer).offset; }
   float* g(ParamKind k, int layer = -1) { return grads_.data() + layout_.get(k, layer).offset; }
 
-  void embed_forward();
-  void block_forward(int layer, const float* x_in, float* x_out);
-  double head_forward(bool backward, float dloss);
-  void head_backward();
-  void block_backward(int layer, const float* x_in);
-  void embed_backward();
+  void embed_forward(int slot);
+  void block_forward(int slot, int local, const float* x_in, float* x_out);
+  double head_forward(int slot, bool backward, float dloss);
+  void head_backward(int slot);
+  void block_backward(int slot, int local, const float* x_in);
+  void embed_backward(int slot);
 
   // Sums data(n) over the tensor group in place (no-op on one tensor rank).
   void tensor_all_reduce(float* data, std::size_t n, ReduceOp op = ReduceOp::sum);
@@ -115,10 +140,15 @@ class GptModel {
   ParamLayout layout_;
   int b_;
   DeviceBuffer<float> params_, grads_;
-  DeviceBuffer<int32_t> tokens_, targets_;             // (BT)
-  std::vector<DeviceBuffer<float>> x_;                 // residual stream: x_[l] is the input of block l
+  std::vector<DeviceBuffer<int32_t>> tokens_;          // [slot] (BT), kept for the embedding backward
+  DeviceBuffer<int32_t> targets_;                      // (BT)
+  // Residual stream per slot: x_[slot][l] is the input of local block l, x_[slot][num_layers] the output.
+  std::vector<std::vector<DeviceBuffer<float>>> x_;
   Recompute recompute_;
-  std::vector<BlockActs> acts_;                        // one per block (none, selective) or one shared (full)
+  // [slot][local block] (none, selective), or one set shared by every block and slot (full: only the
+  // block inputs x_ are kept per slot).
+  std::vector<std::vector<BlockActs>> acts_;
+  int head_slot_ = -1;                                 // slot whose logits' gradient logits_ holds
   DeviceBuffer<float> atty_shared_;                    // (BT,C) attention output when recomputed
   DeviceBuffer<float> lnf_, lnf_mean_, lnf_rstd_;      // (BT,C), (BT), (BT)
   DeviceBuffer<float> logits_;                         // (BT,Vp/T); holds dlogits after a backward pass

@@ -53,6 +53,8 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
   if (part_.has_head) {
     add(ParamKind::lnf_w, -1, {c}, false, ParamInit::ones);
     add(ParamKind::lnf_b, -1, {c}, false, ParamInit::zeros);
+    // The last pipeline stage's own copy of the tied output projection (initialized like wte: same name).
+    if (!part_.has_embedding) add(ParamKind::wte, -1, {s.padded_vocab(), c}, true, ParamInit::normal, Split::rows);
   }
 }
 

@@ -6,7 +6,9 @@
 // lnf_b (C)]. The output projection is tied to wte. A partition (a pipeline stage) holds a contiguous
 // range of blocks, plus the embedding if it is the first stage and the head if it is the last, so a
 // stage's parameters, gradients and optimizer state are each one contiguous buffer, and the fused
-// AdamW runs over it with one segment per tensor (weight decay on matrices only).
+// AdamW runs over it with one segment per tensor (weight decay on matrices only). A last stage without
+// the embedding holds its own copy of wte after lnf_b (in the head range), for the tied output
+// projection; the trainer keeps the two copies equal by summing their gradients over the embedding group.
 //
 // Tensor parallelism (Megatron-LM, arXiv 1909.08053) with T = tensor_size ranks, rank t, hidden C:
 // shapes in the list above are the full shapes; a tensor rank holds
@@ -96,7 +98,7 @@ class ParamLayout {
   };
   Range embedding_range() const;
   Range block_range(int layer) const;
-  Range head_range() const;
+  Range head_range() const;  // with a stage's wte copy when it has no embedding
 
  private:
   void add(ParamKind kind, int layer, std::vector<int64_t> full_shape, bool decay, ParamInit init,

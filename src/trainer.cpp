@@ -12,14 +12,34 @@
 namespace strata {
 namespace {
 
-// This rank's slice of the model: the whole model, or its tensor-parallel slice.
-ModelPartition tensor_partition(const ParallelGroups* groups) {
+// This rank's slice of the model: the whole model, or its pipeline stage's blocks (an even split) and
+// its tensor-parallel slice of them.
+ModelPartition model_partition(const Config& cfg, const ParallelGroups* groups) {
   ModelPartition part;
   if (groups != nullptr) {
     part.tensor_rank = groups->tensor().rank();
     part.tensor_size = groups->tensor().size();
+    const int stages = groups->pipeline().size(), stage = groups->pipeline().rank();
+    STRATA_CHECK(cfg.model.layers % stages == 0, config, "model.layers = ", cfg.model.layers,
+                 " does not split evenly over ", stages, " pipeline stages");
+    part.num_layers = cfg.model.layers / stages;
+    part.first_layer = stage * part.num_layers;
+    part.has_embedding = stage == 0;
+    part.has_head = stage == stages - 1;
   }
   return part;
+}
+
+int micro_batches_of(const Config& cfg, const ParallelGroups* groups) {
+  const int data = groups != nullptr ? groups->data().size() : 1;
+  return cfg.train.global_batch / (cfg.train.micro_batch * data);
+}
+
+// Activation slots of this rank's stage: the peak in-flight micro-batches of its 1F1B list.
+int activation_slots(const Config& cfg, const ParallelGroups* groups) {
+  if (groups == nullptr || groups->pipeline().size() == 1) return 1;
+  return pipeline_peak_in_flight(
+      pipeline_1f1b_schedule(groups->pipeline().size(), groups->pipeline().rank(), micro_batches_of(cfg, groups)));
 }
 
 Communicator* tensor_group(const ParallelGroups* groups) {
@@ -34,8 +54,8 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
       be_(backend),
       train_(std::move(train)),
       valid_(std::move(valid)),
-      model_(backend, cfg.shape(), tensor_partition(groups), cfg.train.micro_batch,
-             parse_recompute(cfg.train.recompute), tensor_group(groups)),
+      model_(backend, cfg.shape(), model_partition(cfg, groups), cfg.train.micro_batch,
+             parse_recompute(cfg.train.recompute), tensor_group(groups), activation_slots(cfg, groups)),
       groups_(groups),
       peak_flops_(peak_flops),
       flops_per_token_(gpt_flops_per_token(cfg.shape())) {
@@ -57,16 +77,28 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
     state_size = dp_->state_size();
   }
   tensor_size_ = model_.layout().partition().tensor_size;
-  if (tensor_size_ > 1) {
+  micro_batches_ = micro_batches_of(cfg, groups);
+  if (groups_ != nullptr && groups_->pipeline().size() > 1) {
+    pipeline_size_ = groups_->pipeline().size();
+    const int stage = groups_->pipeline().rank();
+    train_actions_ = pipeline_1f1b_schedule(pipeline_size_, stage, micro_batches_);
+    eval_actions_ = pipeline_forward_schedule(pipeline_size_, stage, micro_batches_);
+    pipe_ = std::make_unique<PipelineExecutor>(be_, model_, groups_->pipeline());
+  }
+  if (tensor_size_ > 1 || pipelined()) {
     // Global norm: tensor-sharded parameters are summed over the tensor group, replicated ones (identical
-    // on every tensor rank) are counted once. One partial sum of squares per tensor, sorted by kind.
-    for (const ParamTensor& t : model_.layout().tensors())
+    // on every tensor rank) are counted once; stages add up over the pipeline group, where the last
+    // stage's copy of the tied wte is left out (it equals the first stage's after the embedding
+    // all-reduce). One partial sum of squares per tensor, sorted by kind.
+    const bool last_stage_wte = pipelined() && !model_.layout().partition().has_embedding;
+    for (const ParamTensor& t : model_.layout().tensors()) {
+      if (last_stage_wte && t.kind == ParamKind::wte) continue;
       (t.split == ParamTensor::Split::none ? replicated_ : sharded_).push_back({t.offset, t.count});
-    norm_ = DeviceBuffer<float>(be_, replicated_.size() + sharded_.size());
+    }
+    norm_ = DeviceBuffer<float>(be_, std::max<std::size_t>(replicated_.size() + sharded_.size(), 1));
   } else {
     norm_ = DeviceBuffer<float>(be_, 1);
   }
-  micro_batches_ = cfg.train.global_batch / (cfg.train.micro_batch * data_size_);
   std::vector<float> host;
   init_parameters(host, model_.layout(), cfg_.shape(), cfg_.train.seed);
   model_.set_parameters(host);
@@ -83,7 +115,7 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
 StepMetrics Trainer::step() {
   using clock = std::chrono::steady_clock;
   const auto t0 = clock::now();
-  const int mb = cfg_.train.micro_batch, t = cfg_.model.seq_len;
+  const int t = cfg_.model.seq_len;
   const int64_t g = cfg_.train.global_batch;
   const double tokens_per_step = static_cast<double>(g) * t;
   // Mean cross-entropy over every token of the global batch: each micro-batch's gradient is scaled so
@@ -92,25 +124,41 @@ StepMetrics Trainer::step() {
   if (dp_) groups_->data().reset_stats();
   model_.zero_grads();
   double loss_sum = 0.0;
-  for (int m = 0; m < micro_batches_; ++m) {
-    const uint64_t first =
-        micro_batch_first_sample(static_cast<uint64_t>(step_), static_cast<uint64_t>(g), static_cast<uint64_t>(m),
-                                 static_cast<uint64_t>(data_rank_), static_cast<uint64_t>(data_size_),
-                                 static_cast<uint64_t>(mb));
-    train_->read(first, mb, inputs_.data(), targets_.data());
-    // The last micro-batch's backward hands each finished layer's gradients to the data-parallel
-    // reduction, which then runs while the layers below are still in backward.
-    const bool last = m == micro_batches_ - 1;
-    if (dp_ && last) {
+  // The last micro-batch's backward hands each finished layer's gradients to the data-parallel
+  // reduction, which then runs while the layers below are still in backward.
+  auto hook_last = [this](int m) {
+    if (!dp_) return;
+    if (m == micro_batches_ - 1)
       model_.set_grads_ready([this](const ParamLayout::Range& r) { dp_->reduce_async(model_.grads(), r.offset, r.count); });
+    else
+      model_.set_grads_ready({});
+  };
+  if (pipelined()) {
+    loss_sum = pipe_->run(
+        train_actions_, [this](int m, int32_t* tok, int32_t* tgt) { read_micro_batch(*train_, step_, m, tok, tgt); },
+        dloss, hook_last);
+  } else {
+    for (int m = 0; m < micro_batches_; ++m) {
+      read_micro_batch(*train_, step_, m, inputs_.data(), targets_.data());
+      hook_last(m);
+      loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), true, dloss);
     }
-    loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), true, dloss);
-    if (dp_ && last) model_.set_grads_ready({});
   }
+  if (dp_) model_.set_grads_ready({});
   double comm_wait_s = 0.0;
   if (dp_) {
     comm_wait_s = dp_->finish();
     groups_->data().all_reduce(std::span<double>(&loss_sum, 1));
+  }
+  if (pipelined()) {
+    // Tied embedding: the first stage's wte gradient (embedding) and the last stage's (output
+    // projection) are summed, so both copies take the same optimizer step and stay bit-identical.
+    if (groups_->has_embedding()) {
+      const ParamTensor& wte = model_.layout().get(ParamKind::wte);
+      be_.synchronize();
+      groups_->embedding()->all_reduce(std::span<float>(model_.grads() + wte.offset, wte.count));
+    }
+    groups_->pipeline().all_reduce(std::span<double>(&loss_sum, 1));  // only the last stage's is non-zero
   }
   const double loss = loss_sum / tokens_per_step;
 
@@ -146,15 +194,24 @@ StepMetrics Trainer::step() {
   out.step_ms = seconds * 1e3;
   out.tokens_per_s = tokens_per_step / seconds;
   // Per rank: each of the data_size ranks processes tokens_per_step / data_size tokens of the step.
-  // With tensor parallelism each of the T ranks of a replica does 1/T of its FLOPs.
-  out.mfu = peak_flops_ > 0 ? out.tokens_per_s / (data_size_ * tensor_size_) * flops_per_token_ / peak_flops_ : 0.0;
+  // With tensor and pipeline parallelism each of the T*P ranks of a replica does 1/(T*P) of its FLOPs.
+  out.mfu = peak_flops_ > 0
+                ? out.tokens_per_s / (data_size_ * tensor_size_ * pipeline_size_) * flops_per_token_ / peak_flops_
+                : 0.0;
   out.comm_wait_ms = comm_wait_s * 1e3;
   if (dp_) out.comm_bytes = groups_->data().stats().total_bytes();
   return out;
 }
 
+void Trainer::read_micro_batch(BatchSource& source, int64_t batch, int m, int32_t* tokens, int32_t* targets) {
+  const uint64_t first = micro_batch_first_sample(
+      static_cast<uint64_t>(batch), static_cast<uint64_t>(cfg_.train.global_batch), static_cast<uint64_t>(m),
+      static_cast<uint64_t>(data_rank_), static_cast<uint64_t>(data_size_), static_cast<uint64_t>(cfg_.train.micro_batch));
+  source.read(first, cfg_.train.micro_batch, tokens, targets);
+}
+
 double Trainer::gradient_norm_squared() {
-  if (tensor_size_ == 1) {
+  if (tensor_size_ == 1 && !pipelined()) {
     be_.sum_squares(norm_.data(), model_.grads(), model_.num_params());
     float norm_sq = 0.0f;
     be_.copy_to_host(&norm_sq, norm_.data(), sizeof(float));
@@ -170,27 +227,31 @@ double Trainer::gradient_norm_squared() {
   double replicated = 0.0, sharded = 0.0;
   for (std::size_t i = 0; i < nr; ++i) replicated += parts[i];
   for (std::size_t i = 0; i < ns; ++i) sharded += parts[nr + i];
-  groups_->tensor().all_reduce(std::span<double>(&sharded, 1));
-  return sharded + replicated;
+  if (tensor_size_ > 1) groups_->tensor().all_reduce(std::span<double>(&sharded, 1));
+  double total = sharded + replicated;
+  if (pipelined()) groups_->pipeline().all_reduce(std::span<double>(&total, 1));
+  return total;
 }
 
 double Trainer::evaluate() {
   STRATA_CHECK(valid_ != nullptr, internal, "evaluate() without validation data");
-  const int mb = cfg_.train.micro_batch, t = cfg_.model.seq_len;
+  const int t = cfg_.model.seq_len;
   const int64_t g = cfg_.train.global_batch;
   double loss_sum = 0.0;
   // The same global batches from the start of the validation data every time, split over the data
   // ranks like training batches.
   for (int64_t b = 0; b < cfg_.train.eval_steps; ++b) {
+    if (pipelined()) {
+      loss_sum += pipe_->run(
+          eval_actions_, [&](int m, int32_t* tok, int32_t* tgt) { read_micro_batch(*valid_, b, m, tok, tgt); }, 0.0f);
+      continue;
+    }
     for (int m = 0; m < micro_batches_; ++m) {
-      const uint64_t first =
-          micro_batch_first_sample(static_cast<uint64_t>(b), static_cast<uint64_t>(g), static_cast<uint64_t>(m),
-                                   static_cast<uint64_t>(data_rank_), static_cast<uint64_t>(data_size_),
-                                   static_cast<uint64_t>(mb));
-      valid_->read(first, mb, inputs_.data(), targets_.data());
+      read_micro_batch(*valid_, b, m, inputs_.data(), targets_.data());
       loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), false, 0.0f);
     }
   }
+  if (pipelined()) groups_->pipeline().all_reduce(std::span<double>(&loss_sum, 1));
   if (dp_) groups_->data().all_reduce(std::span<double>(&loss_sum, 1));
   const double tokens = static_cast<double>(cfg_.train.eval_steps) * g * t;
   return tokens > 0 ? loss_sum / tokens : 0.0;

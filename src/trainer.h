@@ -3,6 +3,12 @@
 // with the learning-rate schedule, periodic evaluation, metrics. With tensor parallelism (groups with a
 // tensor group of size T > 1) the model holds this rank's tensor slice; data parallelism and ZeRO then
 // work on the local tensors of each tensor rank unchanged (each tensor rank has its own data group).
+// With pipeline parallelism (pipeline group of size P > 1) the model is this rank's stage (layers/P
+// blocks; the embedding on the first stage, the head with its own wte copy on the last), a step runs
+// the stage's 1F1B action list (parallel/pipeline_schedule.h, src/pipeline_executor.h), the tied wte's
+// gradients are summed over the embedding group (first + last stage) before the norm and the optimizer
+// step, and the loss (computed on the last stage) is summed over the pipeline group so every rank
+// reports it. Data parallelism and ZeRO work per stage: each stage's data group reduces its own tensors.
 #pragma once
 
 #include <cstdint>
@@ -11,11 +17,13 @@
 #include "kernels/backend.h"
 #include "parallel/data_parallel.h"
 #include "parallel/groups.h"
+#include "parallel/pipeline_schedule.h"
 #include "src/batch_source.h"
 #include "src/config.h"
 #include "src/gpt_model.h"
 #include "src/lr_schedule.h"
 #include "src/metrics.h"
+#include "src/pipeline_executor.h"
 
 namespace strata {
 
@@ -41,8 +49,12 @@ class Trainer {
   std::size_t optimizer_state_floats() const { return adam_m_.size() + adam_v_.size(); }
 
  private:
-  // Squared global gradient norm over the whole model (all tensor slices, replicated tensors once).
+  // Squared global gradient norm over the whole model (all tensor slices and pipeline stages,
+  // replicated tensors and the tied wte once).
   double gradient_norm_squared();
+  // Reads micro-batch m of global batch `batch` (this data rank's share) from `source`.
+  void read_micro_batch(BatchSource& source, int64_t batch, int m, int32_t* tokens, int32_t* targets);
+  bool pipelined() const { return pipeline_size_ > 1; }
 
   Config cfg_;
   Backend& be_;
@@ -50,7 +62,9 @@ class Trainer {
   GptModel model_;
   const ParallelGroups* groups_;
   std::unique_ptr<DataParallel> dp_;  // null on one rank
-  int data_rank_ = 0, data_size_ = 1, tensor_size_ = 1;
+  int data_rank_ = 0, data_size_ = 1, tensor_size_ = 1, pipeline_size_ = 1;
+  std::unique_ptr<PipelineExecutor> pipe_;  // null without pipeline parallelism
+  std::vector<PipeAction> train_actions_, eval_actions_;
   struct GradRange {
     std::size_t offset, count;
   };

@@ -90,8 +90,10 @@ TEST(Config, FeaturesOfLaterIssuesAreRefusedNotIgnored) {
   auto check = [](std::vector<std::string> args, int world, const std::string& key) {
     expect_config_error([&] { validate_config(load_config("", args), world); }, key);
   };
-  check({"--parallel.pipeline=2"}, 2, "not implemented");
+  check({"--parallel.sequence_parallel=true"}, 1, "not implemented");
+  check({"--parallel.pipeline=2", "--parallel.virtual_stages=2", "--model.layers=4"}, 2, "not implemented");
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.tensor=2"}), 2));
+  EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.pipeline=2"}), 2));
   check({"--parallel.zero_stage=2"}, 2, "parallel.zero_stage");
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=1"}), 2));
   check({"--train.precision=bf16"}, 1, "train.precision");
