@@ -34,7 +34,10 @@ struct ParamSegment {
   std::size_t count = 0;
   bool weight_decay = true;
   std::size_t state_offset = kSameAsParams;  // into m and v
+  // ZeRO-2: the gradient lies in a compact buffer laid out like m and v (at state()), not at offset.
+  bool grad_at_state = false;
   std::size_t state() const { return state_offset == kSameAsParams ? offset : state_offset; }
+  std::size_t grad() const { return grad_at_state ? state() : offset; }
 };
 
 struct AdamWParams {

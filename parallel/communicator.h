@@ -72,7 +72,8 @@ constexpr DataType data_type_of() {
 
 // Operation kinds for the counters. Payload bytes per call, as this rank sees them
 // (nccl-tests' "size"; e = element size, n = size()):
-//   all_reduce: count*e          reduce_scatter: n*recv_count*e (the whole input)
+//   all_reduce: count*e          reduce_scatter: n*recv_count*e (the whole input; reduce_scatterv: sum of
+//   counts * e)
 //   all_gather: n*send_count*e (the whole output; all_gatherv: sum of counts * e)
 //   broadcast:  count*e (root and receivers alike)   send: count*e   recv: count*e   barrier: 0
 // Non-blocking operations count when they start. bus_bytes() turns payload into ring traffic.
@@ -222,6 +223,22 @@ class Communicator {
                                std::ranges::size(recv), same_type_of<S, R>(), false);
   }
 
+  // Variable counts: recv (counts[rank()] elements) <- block rank() of the element-wise sum of every
+  // rank's send, whose blocks lie in rank order with counts[r] elements each (send.size() == sum of
+  // counts; every rank passes all size() counts). No in-place form: send and recv must not overlap.
+  template <Buffer S, MutableBuffer R>
+  void reduce_scatterv(const S& send, R&& recv, std::span<const std::size_t> counts) {
+    count(CommOp::reduce_scatter, bytes_of(send));
+    reduce_scatterv_impl(std::ranges::data(send), std::ranges::size(send), std::ranges::data(recv),
+                         std::ranges::size(recv), counts, same_type_of<S, R>(), true);
+  }
+  template <Buffer S, MutableBuffer R>
+  [[nodiscard]] Request ireduce_scatterv(const S& send, R&& recv, std::span<const std::size_t> counts) {
+    count(CommOp::reduce_scatter, bytes_of(send));
+    return reduce_scatterv_impl(std::ranges::data(send), std::ranges::size(send), std::ranges::data(recv),
+                                std::ranges::size(recv), counts, same_type_of<S, R>(), false);
+  }
+
   // recv <- concatenation of every rank's send in rank order; recv.size() == size()*send.size().
   template <Buffer S, MutableBuffer R> void all_gather(const S& send, R&& recv) {
     count(CommOp::all_gather, bytes_of(recv));
@@ -300,6 +317,8 @@ class Communicator {
   virtual Request all_reduce_impl(void* data, std::size_t n, DataType type, ReduceOp op, bool blocking) = 0;
   virtual Request reduce_scatter_impl(const void* send, void* recv, std::size_t send_count, std::size_t recv_count,
                                       DataType type, bool blocking) = 0;
+  virtual Request reduce_scatterv_impl(const void* send, std::size_t send_count, void* recv, std::size_t recv_count,
+                                       std::span<const std::size_t> counts, DataType type, bool blocking) = 0;
   virtual Request all_gather_impl(const void* send, void* recv, std::size_t send_count, std::size_t recv_count,
                                   DataType type, bool blocking) = 0;
   virtual Request all_gatherv_impl(const void* send, std::size_t send_count, void* recv, std::size_t recv_count,

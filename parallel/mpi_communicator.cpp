@@ -166,6 +166,34 @@ Request MpiCommunicator::reduce_scatter_impl(const void* send, void* recv, std::
   return make_request(std::move(pending));
 }
 
+Request MpiCommunicator::reduce_scatterv_impl(const void* send, std::size_t send_count, void* recv,
+                                              std::size_t recv_count, std::span<const std::size_t> counts,
+                                              DataType type, bool blocking) {
+  check_reducible(type, "reduce_scatterv");
+  STRATA_CHECK(counts.size() == static_cast<std::size_t>(size_), internal, "reduce_scatterv: ", counts.size(),
+               " counts given, expected one per rank (", size_, ")");
+  STRATA_CHECK(counts[rank_] == recv_count, internal, "reduce_scatterv: this rank's output holds ", recv_count,
+               " elements but counts[", rank_, "] = ", counts[rank_]);
+  const std::size_t total = std::accumulate(counts.begin(), counts.end(), std::size_t{0});
+  STRATA_CHECK(send_count == total, internal, "reduce_scatterv: the input holds ", send_count,
+               " elements, expected the sum of counts ", total);
+  to_int(total, "reduce_scatterv input");
+  const std::size_t es = data_type_size(type);
+  STRATA_CHECK(!overlap(send, send_count * es, recv, recv_count * es), internal,
+               "reduce_scatterv: the output overlaps the input (no in-place form)");
+  auto pending = std::make_unique<MpiRequest>();
+  pending->counts.resize(size_);
+  for (int r = 0; r < size_; ++r) pending->counts[r] = static_cast<int>(counts[r]);
+  if (blocking) {
+    MPI_CHECK(MPI_Reduce_scatter(send, recv, pending->counts.data(), mpi_type(type), MPI_SUM, comm_));
+    return Request();
+  }
+  pending->requests.push_back(MPI_REQUEST_NULL);
+  MPI_CHECK(MPI_Ireduce_scatter(send, recv, pending->counts.data(), mpi_type(type), MPI_SUM, comm_,
+                                &pending->requests[0]));
+  return make_request(std::move(pending));
+}
+
 Request MpiCommunicator::all_gather_impl(const void* send, void* recv, std::size_t send_count, std::size_t recv_count,
                                          DataType type, bool blocking) {
   STRATA_CHECK(recv_count == send_count * size_, internal, "all_gather: the output holds ", recv_count,

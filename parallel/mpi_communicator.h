@@ -41,6 +41,8 @@ class MpiCommunicator final : public Communicator {
   Request all_reduce_impl(void* data, std::size_t n, DataType type, ReduceOp op, bool blocking) override;
   Request reduce_scatter_impl(const void* send, void* recv, std::size_t send_count, std::size_t recv_count,
                               DataType type, bool blocking) override;
+  Request reduce_scatterv_impl(const void* send, std::size_t send_count, void* recv, std::size_t recv_count,
+                               std::span<const std::size_t> counts, DataType type, bool blocking) override;
   Request all_gather_impl(const void* send, void* recv, std::size_t send_count, std::size_t recv_count,
                           DataType type, bool blocking) override;
   Request all_gatherv_impl(const void* send, std::size_t send_count, void* recv, std::size_t recv_count,

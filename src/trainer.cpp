@@ -92,13 +92,19 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
     // all-reduce). One partial sum of squares per tensor, sorted by kind.
     const bool last_stage_wte = pipelined() && !model_.layout().partition().has_embedding;
     for (const ParamTensor& t : model_.layout().tensors()) {
-      if (last_stage_wte && t.kind == ParamKind::wte) continue;
-      (t.split == ParamTensor::Split::none ? replicated_ : sharded_).push_back({t.offset, t.count});
+      if (last_stage_wte && t.kind == ParamKind::wte) {
+        norm_kind_.push_back(NormKind::skip);
+        continue;
+      }
+      const bool replicated = t.split == ParamTensor::Split::none;
+      (replicated ? replicated_ : sharded_).push_back({t.offset, t.count});
+      norm_kind_.push_back(replicated ? NormKind::replicated : NormKind::sharded);
     }
-    norm_ = DeviceBuffer<float>(be_, std::max<std::size_t>(replicated_.size() + sharded_.size(), 1));
   } else {
-    norm_ = DeviceBuffer<float>(be_, 1);
+    norm_kind_.assign(model_.layout().tensors().size(), NormKind::replicated);
   }
+  norm_ = DeviceBuffer<float>(be_, std::max<std::size_t>(model_.layout().tensors().size(), 1));
+  if (zero2()) grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
   std::vector<float> host;
   init_parameters(host, model_.layout(), cfg_.shape(), cfg_.train.seed);
   model_.set_parameters(host);
@@ -129,7 +135,9 @@ StepMetrics Trainer::step() {
   auto hook_last = [this](int m) {
     if (!dp_) return;
     if (m == micro_batches_ - 1)
-      model_.set_grads_ready([this](const ParamLayout::Range& r) { dp_->reduce_async(model_.grads(), r.offset, r.count); });
+      model_.set_grads_ready([this](const ParamLayout::Range& r) {
+        dp_->reduce_async(model_.grads(), r.offset, r.count, zero2() ? grad_shard_.data() : nullptr);
+      });
     else
       model_.set_grads_ready({});
   };
@@ -153,10 +161,18 @@ StepMetrics Trainer::step() {
   if (pipelined()) {
     // Tied embedding: the first stage's wte gradient (embedding) and the last stage's (output
     // projection) are summed, so both copies take the same optimizer step and stay bit-identical.
+    // With ZeRO-2 the reduced wte gradient exists only as shards; the first and last stage shard wte
+    // identically (the plan is per tensor, same rows and data rank), so the shards are summed instead.
     if (groups_->has_embedding()) {
       const ParamTensor& wte = model_.layout().get(ParamKind::wte);
       be_.synchronize();
-      groups_->embedding()->all_reduce(std::span<float>(model_.grads() + wte.offset, wte.count));
+      if (!zero2()) {
+        groups_->embedding()->all_reduce(std::span<float>(model_.grads() + wte.offset, wte.count));
+      } else {
+        for (const ShardPiece& p : dp_->pieces())
+          if (model_.layout().tensors()[p.tensor].kind == ParamKind::wte)
+            groups_->embedding()->all_reduce(std::span<float>(grad_shard_.data() + p.state_offset, p.count));
+      }
     }
     groups_->pipeline().all_reduce(std::span<double>(&loss_sum, 1));  // only the last stage's is non-zero
   }
@@ -174,7 +190,8 @@ StepMetrics Trainer::step() {
   hp.weight_decay = static_cast<float>(cfg_.optim.weight_decay);
   hp.grad_scale = (clip > 0 && grad_norm > clip) ? static_cast<float>(clip / grad_norm) : 1.0f;
   hp.step = step_ + 1;
-  be_.adamw_update(model_.params(), model_.grads(), adam_m_.data(), adam_v_.data(), segments_, hp);
+  be_.adamw_update(model_.params(), zero2() ? grad_shard_.data() : model_.grads(), adam_m_.data(), adam_v_.data(),
+                   segments_, hp);
   if (dp_) {
     be_.synchronize();
     dp_->gather_parameters(model_.params());
@@ -211,6 +228,25 @@ void Trainer::read_micro_batch(BatchSource& source, int64_t batch, int m, int32_
 }
 
 double Trainer::gradient_norm_squared() {
+  if (zero2()) {
+    // Sum of squares of the reduced gradient over the owned shards, by kind, summed over the data group;
+    // then the tensor and pipeline rules below.
+    const std::vector<ShardPiece>& pieces = dp_->pieces();
+    for (std::size_t i = 0; i < pieces.size(); ++i)
+      be_.sum_squares(norm_.data() + i, grad_shard_.data() + pieces[i].state_offset, pieces[i].count);
+    std::vector<float> parts(pieces.size());
+    be_.copy_to_host(parts.data(), norm_.data(), parts.size() * sizeof(float));
+    double sums[2] = {0.0, 0.0};  // replicated, sharded
+    for (std::size_t i = 0; i < pieces.size(); ++i) {
+      const NormKind kind = norm_kind_[pieces[i].tensor];
+      if (kind != NormKind::skip) sums[kind == NormKind::sharded ? 1 : 0] += parts[i];
+    }
+    groups_->data().all_reduce(std::span<double>(sums, 2));
+    if (tensor_size_ > 1) groups_->tensor().all_reduce(std::span<double>(&sums[1], 1));
+    double total = sums[0] + sums[1];
+    if (pipelined()) groups_->pipeline().all_reduce(std::span<double>(&total, 1));
+    return total;
+  }
   if (tensor_size_ == 1 && !pipelined()) {
     be_.sum_squares(norm_.data(), model_.grads(), model_.num_params());
     float norm_sq = 0.0f;

@@ -50,7 +50,8 @@ class Trainer {
 
  private:
   // Squared global gradient norm over the whole model (all tensor slices and pipeline stages,
-  // replicated tensors and the tied wte once).
+  // replicated tensors and the tied wte once); with ZeRO-2 from this rank's reduced gradient shards,
+  // summed over the data group.
   double gradient_norm_squared();
   // Reads micro-batch m of global batch `batch` (this data rank's share) from `source`.
   void read_micro_batch(BatchSource& source, int64_t batch, int m, int32_t* tokens, int32_t* targets);
@@ -69,8 +70,12 @@ class Trainer {
     std::size_t offset, count;
   };
   std::vector<GradRange> replicated_, sharded_;  // tensor-parallel runs: tensors split over the group or not
+  enum class NormKind : unsigned char { skip, replicated, sharded };
+  std::vector<NormKind> norm_kind_;  // per layout tensor, the same rules (ZeRO-2 sums per shard)
+  bool zero2() const { return dp_ != nullptr && dp_->zero_stage() == 2; }
   std::vector<ParamSegment> segments_;  // this rank's AdamW segments (its ZeRO shards)
   DeviceBuffer<float> adam_m_, adam_v_, norm_;
+  DeviceBuffer<float> grad_shard_;  // ZeRO-2: this rank's reduced gradient shards, laid out like adam_m_
   LrSchedule schedule_;
   double peak_flops_;
   double flops_per_token_;

@@ -14,7 +14,7 @@ void adamw_update(float* params, const float* grads, float* m, float* v, std::sp
   for (const ParamSegment& seg : segments) {
     const float wd = seg.weight_decay ? hp.weight_decay : 0.0f;
     float* p = params + seg.offset;
-    const float* g = grads + seg.offset;
+    const float* g = grads + seg.grad();
     float* mm = m + seg.state();
     float* vv = v + seg.state();
 #pragma omp for simd schedule(static) nowait

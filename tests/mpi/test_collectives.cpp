@@ -136,6 +136,41 @@ TEST(MpiCollectives, ReduceScatter) {
   });
 }
 
+// Rank s's block holds counts[s] = c + 3s elements (rank 0 of c = 0: none); send_r[k] = (r+1) * (k+1)
+// ->  rank r gets (displs[r] + j + 1) * n(n+1)/2.
+template <class T>
+void check_reduce_scatterv(Communicator& comm, int c, bool blocking) {
+  const int n = comm.size(), r = comm.rank();
+  std::vector<std::size_t> counts(n), displs(n);
+  for (int s = 0; s < n; ++s) counts[s] = static_cast<std::size_t>(c + 3 * s);
+  std::exclusive_scan(counts.begin(), counts.end(), displs.begin(), std::size_t{0});
+  const std::size_t total = displs[n - 1] + counts[n - 1];
+  std::vector<T> send(total), recv(counts[r], T(-1));
+  for (std::size_t k = 0; k < total; ++k) send[k] = static_cast<T>((r + 1) * (k + 1));
+  if (blocking) {
+    comm.reduce_scatterv(send, recv, counts);
+  } else {
+    Request req = comm.ireduce_scatterv(send, recv, counts);
+    req.wait();
+  }
+  for (std::size_t j = 0; j < counts[r]; ++j)
+    ASSERT_EQ(recv[j], static_cast<T>((displs[r] + j + 1) * n * (n + 1) / 2)) << "j=" << j;
+}
+
+TEST(MpiCollectives, ReduceScatterv) {
+  for_each_layout([](const ParallelGroups& g) {
+    for (GroupRef& ref : groups_of(g)) {
+      SCOPED_TRACE(ref.name);
+      for (int c : {0, 1, 7, 1001})
+        for (bool blocking : {true, false}) {
+          SCOPED_TRACE(std::string(blocking ? "blocking" : "non-blocking") + " c=" + std::to_string(c));
+          check_reduce_scatterv<float>(ref.comm, c, blocking);
+          check_reduce_scatterv<double>(ref.comm, c, blocking);
+        }
+    }
+  });
+}
+
 // send_r[j] = r*10000 + j  ->  recv[s*c + j] = s*10000 + j.
 template <class T>
 void check_all_gather(Communicator& comm, bool blocking, bool in_place) {

@@ -128,6 +128,8 @@ TEST(MpiCounters, BytesMatchClosedForm) {
         for (std::uint64_t s = 0; s < n; ++s) counts[s] = c + s;
         std::vector<double> v_in(c + comm.rank()), v_out(n * c + n * (n - 1) / 2);
         comm.iall_gatherv(v_in, v_out, counts).wait();
+        std::vector<float> rv_in(n * c + n * (n - 1) / 2), rv_out(c + comm.rank());
+        comm.ireduce_scatterv(rv_in, rv_out, counts).wait();
         comm.broadcast(f, static_cast<int>(n - 1));
         std::vector<float> f_in(c);
         comm.send_recv(f, static_cast<int>((comm.rank() + 1) % n), f_in, static_cast<int>((comm.rank() + n - 1) % n));
@@ -137,8 +139,8 @@ TEST(MpiCounters, BytesMatchClosedForm) {
         const CommStats& st = comm.stats();
         EXPECT_EQ(st[CommOp::all_reduce].calls, 2u);
         EXPECT_EQ(st[CommOp::all_reduce].bytes, 2 * c * 4);
-        EXPECT_EQ(st[CommOp::reduce_scatter].calls, 1u);
-        EXPECT_EQ(st[CommOp::reduce_scatter].bytes, n * c * 8);
+        EXPECT_EQ(st[CommOp::reduce_scatter].calls, 2u);
+        EXPECT_EQ(st[CommOp::reduce_scatter].bytes, n * c * 8 + (n * c + n * (n - 1) / 2) * 4);
         EXPECT_EQ(st[CommOp::all_gather].calls, 2u);
         EXPECT_EQ(st[CommOp::all_gather].bytes, n * c * 4 + (n * c + n * (n - 1) / 2) * 8);
         EXPECT_EQ(st[CommOp::broadcast].calls, 1u);
@@ -149,8 +151,9 @@ TEST(MpiCounters, BytesMatchClosedForm) {
         EXPECT_EQ(st[CommOp::recv].bytes, c * 4);
         EXPECT_EQ(st[CommOp::barrier].calls, 2u);
         EXPECT_EQ(st[CommOp::barrier].bytes, 0u);
-        EXPECT_EQ(st.total_calls(), 10u);
-        EXPECT_EQ(st.total_bytes(), 2 * c * 4 + n * c * 8 + n * c * 4 + (n * c + n * (n - 1) / 2) * 8 + 3 * c * 4);
+        EXPECT_EQ(st.total_calls(), 11u);
+        EXPECT_EQ(st.total_bytes(), 2 * c * 4 + n * c * 8 + (n * c + n * (n - 1) / 2) * 4 + n * c * 4 +
+                                        (n * c + n * (n - 1) / 2) * 8 + 3 * c * 4);
       }
     }
     // Counters are per communicator: the tensor group's traffic does not show in the data group's.

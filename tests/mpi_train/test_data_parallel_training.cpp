@@ -1,4 +1,5 @@
-// Data-parallel training equals single-rank training: every layout that fits the world size trains
+// Data-parallel training equals single-rank training (ZeRO 0, 1 and 2; ZeRO 1 and 2 with full
+// recompute): every layout that fits the world size trains
 // 10 steps of a small model on the same samples with the same seed; per-step losses must agree within
 // 1e-5 relative, gradient norms within 1e-4, and the final parameters (gathered: every rank holds all
 // of them after the ZeRO all-gather) within 1e-5 absolute. Run under mpiexec with 1, 2 and 4 ranks.
@@ -59,10 +60,20 @@ TEST_P(DataParallelTraining, MatchesSingleRank) {
   const TrainRun par = train_steps(cfg, &groups);
   expect_equivalent(par, ref);
   // Bytes per step in closed form: the gradients' all-reduce (4 bytes per parameter) and the loss sum
-  // (8 bytes); ZeRO-1 adds the parameters' all-gather (4 bytes per parameter).
+  // (8 bytes); ZeRO-1 adds the parameters' all-gather (4 bytes per parameter). ZeRO-2 reduce-scatters
+  // the gradients instead (payload: the whole input, 4 bytes per parameter, one call per bucket: the
+  // embedding, each block, the head) and sums the gradient norm's two partial sums (16 bytes).
   const uint64_t p = par.params.size() * 4;
   if (world > 1) {
-    EXPECT_EQ(par.comm_bytes, (GetParam() == 0 ? p : 2 * p) + 8);
+    const int zero = GetParam();
+    EXPECT_EQ(par.comm_bytes, zero == 0 ? p + 8 : zero == 1 ? 2 * p + 8 : 2 * p + 8 + 16);
+    if (zero == 2) {
+      const CommStats& st = groups.data().stats();  // the last step's, then the evaluation's loss sum
+      EXPECT_EQ(st[CommOp::reduce_scatter].calls, static_cast<uint64_t>(cfg.model.layers + 2));
+      EXPECT_EQ(st[CommOp::reduce_scatter].bytes, p);
+      EXPECT_EQ(st[CommOp::all_gather].bytes, p);
+      EXPECT_EQ(st[CommOp::all_reduce].bytes, 8u + 16u + 8u);
+    }
   }
   // The parameters are replicated exactly on every data rank (same reduced gradients, same update).
   std::vector<float> rank0 = par.params;
@@ -70,18 +81,23 @@ TEST_P(DataParallelTraining, MatchesSingleRank) {
   EXPECT_EQ(rank0, par.params) << "rank " << rank << " diverged from rank 0";
 }
 
-INSTANTIATE_TEST_SUITE_P(ZeroStages, DataParallelTraining, ::testing::Values(0, 1),
+INSTANTIATE_TEST_SUITE_P(ZeroStages, DataParallelTraining, ::testing::Values(0, 1, 2),
                          [](const auto& param_info) { return "zero" + std::to_string(param_info.param); });
 
-TEST(DataParallelTrainingRecompute, FullRecomputeWithZero1MatchesSingleRankWithout) {
+class DataParallelTrainingRecompute : public ::testing::TestWithParam<int> {};
+
+TEST_P(DataParallelTrainingRecompute, FullRecomputeMatchesSingleRankWithout) {
   int world = 1, rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  const TrainRun ref = train_steps(small_config(1), nullptr);
+  const TrainRun ref = train_steps(small_config(GetParam()), nullptr);
   const Topology topo(world, rank, 1, 1, "tp,dp,pp");
   const ParallelGroups groups = make_mpi_groups(topo);
-  expect_equivalent(train_steps(small_config(1, "full"), &groups), ref);
+  expect_equivalent(train_steps(small_config(GetParam(), "full"), &groups), ref);
 }
+
+INSTANTIATE_TEST_SUITE_P(ZeroStages, DataParallelTrainingRecompute, ::testing::Values(1, 2),
+                         [](const auto& param_info) { return "zero" + std::to_string(param_info.param); });
 
 }  // namespace
 }  // namespace strata

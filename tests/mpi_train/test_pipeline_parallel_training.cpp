@@ -1,6 +1,6 @@
 // Pipeline-parallel training equals single-rank training (1F1B, parallel/pipeline_schedule.h and
 // src/pipeline_executor.h): pipeline 2 (2 ranks), pipeline 4 (4 ranks, one block per stage), pipeline 2
-// x data 2 with ZeRO-1 (4 ranks, two micro-batches per data rank), tensor 2 x pipeline 2 (4 ranks), and
+// x data 2 with ZeRO-1 and with ZeRO-2 (4 ranks, two micro-batches per data rank), tensor 2 x pipeline 2 (4 ranks), and
 // pipeline 2 with full and with selective recompute (2 ranks) train 10 steps of a small model on the
 // same samples with the same seed as the single-rank run, which every rank computes itself. Per-step
 // losses must agree within 1e-5 relative, gradient norms within 1e-4 relative, the validation loss
@@ -152,7 +152,8 @@ TEST_P(PipelineParallelTraining, MatchesSingleRank) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, PipelineParallelTraining,
                          ::testing::Values(PpLayout{2, 1, 1, 1, "none"}, PpLayout{4, 1, 1, 1, "none"},
-                                           PpLayout{2, 1, 2, 1, "none"}, PpLayout{2, 2, 1, 1, "none"},
+                                           PpLayout{2, 1, 2, 1, "none"}, PpLayout{2, 1, 2, 2, "none"},
+                                           PpLayout{2, 2, 1, 1, "none"},
                                            PpLayout{2, 1, 1, 1, "full"}, PpLayout{2, 1, 1, 0, "selective"}),
                          [](const auto& p) {
                            const PpLayout& l = p.param;

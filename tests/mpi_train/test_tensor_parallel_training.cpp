@@ -1,6 +1,6 @@
 // Tensor-parallel training equals single-rank training (Megatron tensor parallelism, src/gpt_model.h):
-// tensor 2 (2 ranks), tensor 2 x data 2 with ZeRO-1 (4 ranks), tensor 4 (4 ranks, one head per rank,
-// three vocabulary slices of padding only) and tensor 2 with full recompute (2 ranks) train 10 steps of
+// tensor 2 (2 ranks), tensor 2 x data 2 with ZeRO-1 and with ZeRO-2 (4 ranks), tensor 4 (4 ranks, one
+// head per rank, three vocabulary slices of padding only) and tensor 2 with full recompute (2 ranks) train 10 steps of
 // a small model on the same samples with the same seed as the single-rank run, which every rank computes
 // itself. Per-step losses must agree within 1e-5 relative, gradient norms within 1e-4 relative, and the
 // final parameters, reassembled from the tensor ranks' slices with ParamLayout::full_index, within 1e-5
@@ -118,8 +118,8 @@ TEST_P(TensorParallelTraining, MatchesSingleRank) {
 
 INSTANTIATE_TEST_SUITE_P(Layouts, TensorParallelTraining,
                          ::testing::Values(TpLayout{2, 1, 1, "none"}, TpLayout{2, 2, 1, "none"},
-                                           TpLayout{4, 1, 1, "none"}, TpLayout{2, 1, 1, "full"},
-                                           TpLayout{2, 1, 0, "selective"}),
+                                           TpLayout{2, 2, 2, "none"}, TpLayout{4, 1, 1, "none"},
+                                           TpLayout{2, 1, 1, "full"}, TpLayout{2, 1, 0, "selective"}),
                          [](const auto& p) {
                            const TpLayout& l = p.param;
                            return "tp" + std::to_string(l.tensor) + "_dp" + std::to_string(l.data) + "_zero" +

@@ -133,6 +133,43 @@ TEST_P(KernelAdamW, CompactStateMatchesStateLaidOutLikeParams) {
     for (std::size_t i = 0; i < seg.count; ++i) ASSERT_EQ(m_full[seg.offset + i], m_packed[seg.state_offset + i]);
 }
 
+// ZeRO-2 also keeps the gradient compact: segments with grad_at_state read it at their state offset,
+// and give the same parameters and state as reading it at the parameters' offset.
+TEST_P(KernelAdamW, CompactGradientsMatchGradientsLaidOutLikeParams) {
+  const auto be = std::get<0>(GetParam()).make();
+  const AdamWLayout& layout = std::get<1>(GetParam());
+  const std::size_t n = layout.total;
+  std::vector<ParamSegment> packed = layout.segments;
+  std::size_t state_total = 0;
+  for (auto it = packed.rbegin(); it != packed.rend(); ++it) {  // reversed packing order, on purpose
+    it->state_offset = state_total;
+    it->grad_at_state = true;
+    state_total += it->count;
+  }
+  const std::vector<float> p0 = random_vector(n, 341), g = random_vector(n, 342, -1.0f, 1.0f);
+  std::vector<float> g_packed(state_total, 1e30f);
+  for (const ParamSegment& seg : packed)
+    for (std::size_t i = 0; i < seg.count; ++i) g_packed[seg.state_offset + i] = g[seg.offset + i];
+  const std::vector<float> zeros_packed(state_total, 0.0f);
+  auto p_a = upload(*be, p0), p_b = upload(*be, p0), grad_a = upload(*be, g), grad_b = upload(*be, g_packed);
+  auto m_a = upload(*be, zeros_packed), v_a = upload(*be, zeros_packed);
+  auto m_b = upload(*be, zeros_packed), v_b = upload(*be, zeros_packed);
+  std::vector<ParamSegment> grads_at_offset = packed;
+  for (ParamSegment& seg : grads_at_offset) seg.grad_at_state = false;
+  AdamWParams hp;
+  hp.lr = 0.01f;
+  hp.weight_decay = 0.1f;
+  for (long step = 1; step <= 3; ++step) {
+    hp.step = step;
+    hp.grad_scale = step == 2 ? 0.5f : 1.0f;
+    be->adamw_update(p_a.data(), grad_a.data(), m_a.data(), v_a.data(), grads_at_offset, hp);
+    be->adamw_update(p_b.data(), grad_b.data(), m_b.data(), v_b.data(), packed, hp);
+  }
+  ASSERT_EQ(download(*be, p_a), download(*be, p_b));
+  ASSERT_EQ(download(*be, m_a), download(*be, m_b));
+  ASSERT_EQ(download(*be, v_a), download(*be, v_b));
+}
+
 // Weight decay is what separates the two kinds of segment: with zero gradients (m = v = 0, so the
 // Adam term is 0 / (0 + eps) = 0) a decayed parameter shrinks by exactly lr * wd * p and the other
 // stays put.
