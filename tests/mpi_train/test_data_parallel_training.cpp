@@ -35,16 +35,7 @@ Config small_config(int zero_stage, const char* recompute = "none") {
 }
 
 void expect_equivalent(const TrainRun& par, const TrainRun& ref) {
-  ASSERT_EQ(par.loss.size(), ref.loss.size());
-  for (std::size_t i = 0; i < ref.loss.size(); ++i) {
-    EXPECT_NEAR(par.loss[i], ref.loss[i], 1e-5 * std::abs(ref.loss[i])) << "step " << i + 1;
-    EXPECT_NEAR(par.grad_norm[i], ref.grad_norm[i], 1e-4 * std::abs(ref.grad_norm[i])) << "step " << i + 1;
-  }
-  EXPECT_NEAR(par.val_loss, ref.val_loss, 1e-5 * std::abs(ref.val_loss));
-  ASSERT_EQ(par.params.size(), ref.params.size());
-  double worst = 0;
-  for (std::size_t i = 0; i < ref.params.size(); ++i) worst = std::max(worst, double(std::abs(par.params[i] - ref.params[i])));
-  EXPECT_LT(worst, 1e-5) << "largest parameter difference after " << ref.loss.size() << " steps";
+  test::expect_matches_single_rank(par, par.params, ref);  // data parallelism: every rank holds all parameters
 }
 
 class DataParallelTraining : public ::testing::TestWithParam<int> {};
@@ -75,10 +66,7 @@ TEST_P(DataParallelTraining, MatchesSingleRank) {
       EXPECT_EQ(st[CommOp::all_reduce].bytes, 8u + 16u + 8u);
     }
   }
-  // The parameters are replicated exactly on every data rank (same reduced gradients, same update).
-  std::vector<float> rank0 = par.params;
-  MPI_Bcast(rank0.data(), static_cast<int>(rank0.size()), MPI_FLOAT, 0, MPI_COMM_WORLD);
-  EXPECT_EQ(rank0, par.params) << "rank " << rank << " diverged from rank 0";
+  test::expect_equal_to_data_replica0(groups, par.params);
 }
 
 INSTANTIATE_TEST_SUITE_P(ZeroStages, DataParallelTraining, ::testing::Values(0, 1, 2),

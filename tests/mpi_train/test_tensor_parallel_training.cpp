@@ -97,23 +97,9 @@ TEST_P(TensorParallelTraining, MatchesSingleRank) {
   const ParallelGroups groups = make_mpi_groups(topo);
   const TrainRun par = train_steps(cfg, &groups);
 
-  ASSERT_EQ(par.loss.size(), ref.loss.size());
-  for (std::size_t i = 0; i < ref.loss.size(); ++i) {
-    EXPECT_NEAR(par.loss[i], ref.loss[i], 1e-5 * std::abs(ref.loss[i])) << "step " << i + 1;
-    EXPECT_NEAR(par.grad_norm[i], ref.grad_norm[i], 1e-4 * std::abs(ref.grad_norm[i])) << "step " << i + 1;
-  }
-  EXPECT_NEAR(par.val_loss, ref.val_loss, 1e-5 * std::abs(ref.val_loss));
-  const std::vector<float> full = reassemble(cfg, groups, par.params);
-  ASSERT_EQ(full.size(), ref.params.size());
-  double worst = 0;
-  for (std::size_t i = 0; i < full.size(); ++i) worst = std::max(worst, double(std::abs(full[i] - ref.params[i])));
-  EXPECT_LT(worst, 1e-5) << "largest parameter difference after " << ref.loss.size() << " steps";
+  test::expect_matches_single_rank(par, reassemble(cfg, groups, par.params), ref);
   // Data replicas of the same tensor slice hold identical parameters.
-  if (l.data > 1) {
-    std::vector<float> replica0 = par.params;
-    groups.data().broadcast(replica0, 0);
-    EXPECT_EQ(replica0, par.params) << "rank " << rank << " diverged from its data replica 0";
-  }
+  if (l.data > 1) test::expect_equal_to_data_replica0(groups, par.params);
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, TensorParallelTraining,

@@ -3,6 +3,10 @@
 // N training steps that records what the tests compare.
 #pragma once
 
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -51,6 +55,32 @@ inline TrainRun train_steps(const Config& cfg, const ParallelGroups* groups) {
   r.val_loss = t.evaluate();
   r.params = t.model().get_parameters();
   return r;
+}
+
+// The equivalence every parallel layout must show against the single-rank run `ref`: per-step losses
+// within 1e-5 relative, gradient norms within 1e-4 relative, the validation loss within 1e-5
+// relative, and `full_params` (the parallel run's parameters gathered into the single-rank layout)
+// within 1e-5 absolute.
+inline void expect_matches_single_rank(const TrainRun& par, const std::vector<float>& full_params,
+                                       const TrainRun& ref) {
+  ASSERT_EQ(par.loss.size(), ref.loss.size());
+  for (std::size_t i = 0; i < ref.loss.size(); ++i) {
+    EXPECT_NEAR(par.loss[i], ref.loss[i], 1e-5 * std::abs(ref.loss[i])) << "step " << i + 1;
+    EXPECT_NEAR(par.grad_norm[i], ref.grad_norm[i], 1e-4 * std::abs(ref.grad_norm[i])) << "step " << i + 1;
+  }
+  EXPECT_NEAR(par.val_loss, ref.val_loss, 1e-5 * std::abs(ref.val_loss));
+  ASSERT_EQ(full_params.size(), ref.params.size());
+  double worst = 0;
+  for (std::size_t i = 0; i < full_params.size(); ++i)
+    worst = std::max(worst, static_cast<double>(std::abs(full_params[i] - ref.params[i])));
+  EXPECT_LT(worst, 1e-5) << "largest parameter difference after " << ref.loss.size() << " steps";
+}
+
+// Data replicas hold bit-identical parameters (same reduced gradients, same update).
+inline void expect_equal_to_data_replica0(const ParallelGroups& groups, const std::vector<float>& params) {
+  std::vector<float> replica0 = params;
+  groups.data().broadcast(replica0, 0);
+  EXPECT_EQ(replica0, params) << "data rank " << groups.data().rank() << " diverged from data replica 0";
 }
 
 }  // namespace strata::test
