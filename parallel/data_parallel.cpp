@@ -38,6 +38,7 @@ void DataParallel::reduce_async(float* grads, std::size_t offset, std::size_t co
   if (zero_stage_ < 2) {
     if (comm_.size() == 1) return;
     pending_.push_back(comm_.iall_reduce(std::span<float>(grads + offset, count)));
+    pending_counts_.push_back(count);
   } else {
     STRATA_CHECK(grad_shard != nullptr, internal, "DataParallel: ZeRO-2 reduction without a gradient shard buffer");
     // The bucket's tensors [t0, t1): it must start and end at tensor boundaries.
@@ -68,14 +69,22 @@ void DataParallel::reduce_async(float* grads, std::size_t offset, std::size_t co
     STRATA_CHECK(pos == count && mine == counts_[comm_.rank()], internal, "DataParallel: bucket packing mismatch");
     pending_.push_back(
         comm_.ireduce_scatterv(send, std::span<float>(grad_shard + state_before_[t0], mine), counts_));
+    pending_counts_.push_back(count);
   }
   for (Request& r : pending_) r.test();  // drive progress of the earlier buckets
 }
 
 double DataParallel::finish() {
   const auto t0 = std::chrono::steady_clock::now();
+  std::size_t done = 0, total = 0;
+  for (std::size_t i = 0; i < pending_.size(); ++i) {
+    total += pending_counts_[i];
+    if (pending_[i].test()) done += pending_counts_[i];
+  }
+  overlapped_fraction_ = total > 0 ? static_cast<double>(done) / static_cast<double>(total) : 0.0;
   for (Request& r : pending_) r.wait();
   pending_.clear();
+  pending_counts_.clear();
   buckets_launched_ = 0;
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }

@@ -48,6 +48,10 @@ class DataParallel {
   void reduce_async(float* grads, std::size_t offset, std::size_t count, float* grad_shard = nullptr);
   // Waits for every reduction started since the last finish(); returns the seconds spent waiting.
   double finish();
+  // Of the gradient elements reduced in the last finish()ed step, the fraction whose reduction had
+  // already completed when finish() was called, i.e. ran while the backward went on (0 when nothing
+  // was reduced). The evidence that the overlap is real, reported in the metrics.
+  double overlapped_fraction() const { return overlapped_fraction_; }
 
   // AdamW segments of this rank: every tensor (stage 0), or its owned shards with their state packed
   // into a compact buffer of state_size() floats (stage >= 1).
@@ -65,6 +69,8 @@ class DataParallel {
   std::vector<ParamSegment> segments_;
   std::size_t state_size_ = 0;
   std::vector<Request> pending_;
+  std::vector<std::size_t> pending_counts_;  // gradient elements of each pending reduction
+  double overlapped_fraction_ = 0.0;
   std::vector<float> staging_;  // one tensor's owned rows, sent by the all-gather
   // Stage 2: the state offset at which this rank's pieces of tensors >= t begin, per tensor t (and the end).
   std::vector<std::size_t> state_before_;

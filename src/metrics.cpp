@@ -20,7 +20,9 @@ void MetricsLogger::log(const StepMetrics& m) {
   std::printf("step %6lld/%lld | loss %.4f | lr %.3e | grad_norm %.4f | %8.1f ms | %9.1f tok/s | mfu %5.1f%%",
               static_cast<long long>(m.step), static_cast<long long>(m.total_steps), m.loss, m.lr, m.grad_norm,
               m.step_ms, m.tokens_per_s, 100.0 * m.mfu);
-  if (m.comm_bytes > 0) std::printf(" | comm %.1f MB, wait %.1f ms", m.comm_bytes / 1e6, m.comm_wait_ms);
+  if (m.comm_bytes > 0)
+    std::printf(" | comm %.1f MB, %.0f%% in backward, wait %.1f ms", m.comm_bytes / 1e6, 100.0 * m.comm_overlap,
+                m.comm_wait_ms);
   if (m.val_loss) std::printf(" | val_loss %.4f", *m.val_loss);
   std::printf("\n");
   std::fflush(stdout);
@@ -30,6 +32,7 @@ void MetricsLogger::log(const StepMetrics& m) {
                       {"tokens_per_s", m.tokens_per_s}, {"mfu", m.mfu}};
   j["comm_wait_ms"] = m.comm_wait_ms;
   j["comm_bytes"] = m.comm_bytes;
+  j["comm_overlap"] = m.comm_overlap;
   if (m.val_loss) j["val_loss"] = *m.val_loss;
   file_ << j.dump() << '\n';
   file_.flush();

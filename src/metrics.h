@@ -17,6 +17,7 @@ struct StepMetrics {
   double step_ms = 0, tokens_per_s = 0, mfu = 0;
   double comm_wait_ms = 0;     // data-parallel reduction time not overlapped with backward
   uint64_t comm_bytes = 0;     // bytes this rank moved in collectives during the step (data group)
+  double comm_overlap = 0;     // fraction of the reduced gradient whose reduction finished during backward
   std::optional<double> val_loss;
 };
 

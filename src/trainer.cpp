@@ -216,7 +216,10 @@ StepMetrics Trainer::step() {
                 ? out.tokens_per_s / (data_size_ * tensor_size_ * pipeline_size_) * flops_per_token_ / peak_flops_
                 : 0.0;
   out.comm_wait_ms = comm_wait_s * 1e3;
-  if (dp_) out.comm_bytes = groups_->data().stats().total_bytes();
+  if (dp_) {
+    out.comm_bytes = groups_->data().stats().total_bytes();
+    out.comm_overlap = dp_->overlapped_fraction();
+  }
   return out;
 }
 

@@ -37,6 +37,7 @@ struct TrainRun {
   std::vector<double> loss, grad_norm;  // per step
   double val_loss = 0;                  // after the last step
   uint64_t comm_bytes = 0;              // of the last step
+  double comm_overlap = 0;              // of the last step
   std::vector<float> params;            // this rank's (local) parameters after the last step
 };
 
@@ -51,6 +52,7 @@ inline TrainRun train_steps(const Config& cfg, const ParallelGroups* groups) {
     r.loss.push_back(m.loss);
     r.grad_norm.push_back(m.grad_norm);
     r.comm_bytes = m.comm_bytes;
+    r.comm_overlap = m.comm_overlap;
   }
   r.val_loss = t.evaluate();
   r.params = t.model().get_parameters();
