@@ -25,6 +25,8 @@ namespace {
 
 using test::TrainRun;
 using test::train_steps;
+using test::reassemble;
+using test::stage_partition;
 
 struct TpLayout {
   int tensor, data, zero_stage;
@@ -49,36 +51,6 @@ Config tp_config(const TpLayout& l) {
   c.optim.warmup_steps = 2;
   c.optim.weight_decay = 0.1;
   return c;
-}
-
-// The full parameters from every tensor rank's slice: all-gather the local buffers over the tensor
-// group, scatter each with its rank's full_index. Replicated tensors must agree bit for bit.
-std::vector<float> reassemble(const Config& cfg, const ParallelGroups& groups, const std::vector<float>& local) {
-  const int tp = groups.tensor().size();
-  std::vector<float> all(local.size() * tp);
-  groups.tensor().all_gather(local, all);
-  const ParamLayout full(cfg.shape(), ModelPartition{});
-  std::vector<float> out(full.total(), std::nanf(""));
-  for (int r = 0; r < tp; ++r) {
-    ModelPartition part;
-    part.tensor_rank = r;
-    part.tensor_size = tp;
-    const ParamLayout l(cfg.shape(), part);
-    const float* src = all.data() + local.size() * r;
-    for (std::size_t k = 0; k < l.tensors().size(); ++k) {
-      const ParamTensor& t = l.tensors()[k];
-      const std::size_t base = full.tensors()[k].offset;
-      for (std::size_t i = 0; i < t.count; ++i) {
-        const std::size_t j = base + l.full_index(t, i);
-        if (t.split == ParamTensor::Split::none && r > 0) {
-          EXPECT_EQ(src[t.offset + i], out[j]) << t.name() << "[" << i << "] differs between tensor ranks 0 and " << r;
-          if (src[t.offset + i] != out[j]) return out;
-        }
-        out[j] = src[t.offset + i];
-      }
-    }
-  }
-  return out;
 }
 
 class TensorParallelTraining : public ::testing::TestWithParam<TpLayout> {};

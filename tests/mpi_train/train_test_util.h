@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "parallel/groups.h"
+#include "src/param_layout.h"
 #include "src/trainer.h"
 
 namespace strata::test {
@@ -83,6 +85,57 @@ inline void expect_equal_to_data_replica0(const ParallelGroups& groups, const st
   std::vector<float> replica0 = params;
   groups.data().broadcast(replica0, 0);
   EXPECT_EQ(replica0, params) << "data rank " << groups.data().rank() << " diverged from data replica 0";
+}
+
+// The partition model rank (stage, tensor_rank) of cfg's layout holds.
+inline ModelPartition stage_partition(const Config& cfg, int stage, int tensor_rank) {
+  ModelPartition part;
+  part.num_layers = cfg.model.layers / cfg.parallel.pipeline;
+  part.first_layer = stage * part.num_layers;
+  part.has_embedding = stage == 0;
+  part.has_head = stage == cfg.parallel.pipeline - 1;
+  part.tensor_rank = tensor_rank;
+  part.tensor_size = cfg.parallel.tensor;
+  return part;
+}
+
+// The full parameters from every model-group rank's (stage, tensor slice): all-gather the local buffers
+// over the model group (rank tp + T*pp) and scatter each tensor with its rank's full_index. A parameter
+// held twice (replicated over tensor ranks; wte on the first and last stage) must agree bit for bit.
+inline std::vector<float> reassemble(const Config& cfg, const ParallelGroups& groups, const std::vector<float>& local) {
+  Communicator& model = groups.model();
+  const int tp = cfg.parallel.tensor, n = model.size();
+  std::vector<std::size_t> counts(n);
+  for (int r = 0; r < n; ++r) counts[r] = ParamLayout(cfg.shape(), stage_partition(cfg, r / tp, r % tp)).total();
+  EXPECT_EQ(counts[model.rank()], local.size());
+  std::size_t sum = 0;
+  for (std::size_t c : counts) sum += c;
+  std::vector<float> all(sum);
+  model.all_gatherv(local, all, counts);
+  const ParamLayout full(cfg.shape(), ModelPartition{});
+  std::vector<float> out(full.total(), 0.0f);
+  std::vector<bool> set(full.total(), false);
+  std::size_t base_r = 0;
+  for (int r = 0; r < n; ++r) {
+    const ParamLayout l(cfg.shape(), stage_partition(cfg, r / tp, r % tp));
+    const float* src = all.data() + base_r;
+    base_r += counts[r];
+    for (const ParamTensor& t : l.tensors()) {
+      const std::size_t base = full.get(t.kind, t.layer).offset;
+      for (std::size_t i = 0; i < t.count; ++i) {
+        const std::size_t j = base + l.full_index(t, i);
+        if (set[j]) {
+          EXPECT_EQ(src[t.offset + i], out[j]) << t.name() << "[" << i << "] of model rank " << r
+                                               << " differs from its other copy";
+          if (src[t.offset + i] != out[j]) return out;
+        }
+        out[j] = src[t.offset + i];
+        set[j] = true;
+      }
+    }
+  }
+  EXPECT_TRUE(std::all_of(set.begin(), set.end(), [](bool b) { return b; })) << "parameters held by no rank";
+  return out;
 }
 
 }  // namespace strata::test

@@ -22,14 +22,9 @@ using namespace strata;
 namespace {
 
 using strata::test::TempDir;
+using strata::test::shard_name;
 using strata::test::expect_error;
 
-// "s<i>.h5" (built by append: GCC 12 warns falsely on "s" + std::to_string(i) + ".h5").
-std::string shard_name(std::size_t i) {
-  std::string name = "s";
-  name.append(std::to_string(i)).append(".h5");
-  return name;
-}
 
 
 // Shards holding tokens 0, 1, 2, ..., n-1 split into pieces of `per_shard` tokens.

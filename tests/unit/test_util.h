@@ -49,6 +49,13 @@ class TempDir {
   std::filesystem::path path_;
 };
 
+// "s<i>.h5" (built by append: GCC 12 warns falsely on "s" + std::to_string(i) + ".h5").
+inline std::string shard_name(std::size_t i) {
+  std::string name = "s";
+  name.append(std::to_string(i)).append(".h5");
+  return name;
+}
+
 // f() must throw strata::Error of `kind` whose message contains every string of `parts`.
 template <typename F>
 void expect_error(F&& f, ErrorKind kind, const std::vector<std::string>& parts) {
