@@ -25,7 +25,10 @@
 // the sum over ranks is the dataset's checksum whatever the layout.
 #pragma once
 
+#include <hdf5.h>
+
 #include <cstddef>
+#include <optional>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,7 +44,8 @@ struct CheckpointTensor {
   std::vector<float> data;     // row-major, product(shape) floats
 };
 
-struct CheckpointContents {
+// Everything but the tensors (root attributes of state.h5).
+struct CheckpointMeta {
   int format_version = kCheckpointFormatVersion;
   int64_t step = 0;
   int64_t tokens = 0;
@@ -50,6 +54,9 @@ struct CheckpointContents {
   double lr = 0.0;
   std::string config_ini;
   std::string layout;
+};
+
+struct CheckpointContents : CheckpointMeta {
   // The same names and shapes in all three lists (exp_avg/exp_avg_sq may be all zeros: a fresh import).
   std::vector<CheckpointTensor> params, exp_avg, exp_avg_sq;
 };
@@ -72,5 +79,99 @@ std::string checkpoint_step_name(int64_t step);
 
 // The checksum contribution of n consecutive elements starting at dataset index `first`.
 uint64_t checkpoint_checksum(const float* data, std::size_t n, uint64_t first = 0);
+
+// ---- Building blocks of the parallel save and load (src/checkpoint.h drives them over the ranks). ----
+
+// The three dataset groups, in file order.
+constexpr const char* kCheckpointGroups[3] = {"params", "exp_avg", "exp_avg_sq"};
+
+// A rectangle of a dataset seen as (rows, cols) (a 1-D dataset of n elements is (n, 1)): rows
+// [row, row + rows), columns [col, col + cols). Its elements are stored row-major in memory.
+struct CheckpointRect {
+  int64_t row = 0, rows = 0, col = 0, cols = 0;
+  int64_t count() const { return rows * cols; }
+};
+
+// Number of columns of the (rows, cols) view of a shape.
+int64_t checkpoint_cols(const std::vector<int64_t>& shape);
+
+// Checksum contribution of a rectangle's elements (data: rect.count() floats, row-major).
+uint64_t checkpoint_rect_checksum(const float* data, const CheckpointRect& rect, int64_t dataset_cols);
+
+struct CheckpointDatasetSpec {
+  std::string path;            // "params/wte.weight"
+  std::vector<int64_t> shape;  // full logical shape
+};
+
+// Creates `file` (serial HDF5) with the metadata and every dataset (contiguous, allocated, unwritten,
+// checksum 0) and returns each dataset's byte offset in the file, so that ranks can write their
+// rectangles into it in parallel (write_checkpoint_rects). Error internal on I/O failure.
+std::vector<uint64_t> create_checkpoint_file(const std::string& file, const CheckpointMeta& meta,
+                                             const std::vector<CheckpointDatasetSpec>& datasets);
+
+// One rectangle of a dataset and its data, for write_checkpoint_rects.
+struct CheckpointWrite {
+  uint64_t dataset_offset = 0;  // from create_checkpoint_file
+  int64_t dataset_cols = 1;
+  CheckpointRect rect;
+  const float* data = nullptr;  // rect.count() floats, row-major
+};
+
+// Writes the rectangles into `file` at their places (pwrite: no HDF5 or MPI call, so any thread may
+// call it, several processes at once) and fsyncs it. `after_half` (may be empty) runs when half the
+// writes are done (the test crash hook). Error internal naming the file on failure.
+void write_checkpoint_rects(const std::string& file, const std::vector<CheckpointWrite>& writes,
+                            void (*after_half)() = nullptr);
+
+// Stores the datasets' checksums (attribute "checksum") and fsyncs the file (one process, after every
+// rank's data is written).
+void set_checkpoint_checksums(const std::string& file, const std::vector<std::string>& dataset_paths,
+                              const std::vector<uint64_t>& checksums);
+
+// <dir>/.tmp_step_<step>, where a step directory is written.
+std::string checkpoint_temp_dir(const std::string& checkpoint_dir, int64_t step);
+
+// <dir>/.tmp_step_<step>: removed if present, then created (with <dir>). Returns its path.
+std::string prepare_checkpoint_temp_dir(const std::string& checkpoint_dir, int64_t step);
+
+// Renames <dir>/.tmp_step_<step> to <dir>/step_<step> (replacing an older one of that step), fsyncs,
+// then replaces <dir>/latest atomically, then removes all but the `keep` newest step directories (the
+// new one is never removed). `before_latest` (may be empty) runs between the rename and the update of
+// latest (the test crash hook).
+void commit_checkpoint_dir(const std::string& checkpoint_dir, int64_t step, int keep,
+                           void (*before_latest)() = nullptr);
+
+// The step directories of a checkpoint directory, newest first (names step_<8 digits> only).
+std::vector<std::string> list_checkpoints(const std::string& checkpoint_dir);
+
+// The step directory `latest` names, or nullopt when there is no `latest`. Error data if it names
+// something that is not a step directory.
+std::optional<std::string> latest_checkpoint(const std::string& checkpoint_dir);
+
+// Read access to one step directory's state.h5 (serial HDF5 per process; many processes may read one
+// checkpoint at once). Every failure is Error{data} naming the file and the dataset.
+class CheckpointReader {
+ public:
+  // Opens <step_dir>/state.h5 and reads the metadata; checks the format version.
+  explicit CheckpointReader(const std::string& step_dir);
+  ~CheckpointReader();
+  CheckpointReader(const CheckpointReader&) = delete;
+  CheckpointReader& operator=(const CheckpointReader&) = delete;
+
+  const std::string& file() const { return file_; }
+  const CheckpointMeta& meta() const { return meta_; }
+  // Dataset paths under `group` ("params", ...), sorted.
+  std::vector<std::string> names(const std::string& group) const;
+  // Shape of dataset `path` ("params/wte.weight"); Error data when missing.
+  std::vector<int64_t> shape(const std::string& path) const;
+  uint64_t stored_checksum(const std::string& path) const;
+  // Reads a rectangle of dataset `path` into dst (rect.count() floats, row-major).
+  void read(const std::string& path, const CheckpointRect& rect, float* dst) const;
+
+ private:
+  std::string file_;
+  hid_t file_id_ = H5I_INVALID_HID;
+  CheckpointMeta meta_;
+};
 
 }  // namespace strata

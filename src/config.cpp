@@ -210,6 +210,11 @@ void validate_config(const Config& c, int world_size) {
   require(o.weight_decay >= 0, "optim.weight_decay", "must be >= 0");
   require(c.checkpoint.interval >= 0, "checkpoint.interval", "must be >= 0");
   require(c.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1");
+  require(c.checkpoint.interval == 0 || !c.checkpoint.dir.empty(), "checkpoint.interval",
+          "saving every " + std::to_string(c.checkpoint.interval) + " steps needs checkpoint.dir");
+  require(c.checkpoint.load != "auto" || !c.checkpoint.dir.empty(), "checkpoint.load",
+          "auto resumes from checkpoint.dir, which is not set (set it, or give a checkpoint path)");
+  require(!c.checkpoint.async || !c.checkpoint.dir.empty(), "checkpoint.async", "needs checkpoint.dir");
   require(c.log.peak_tflops >= 0, "log.peak_tflops", "must be >= 0");
 
   // What this build implements. These checks go when the features land (parallelism, checkpoints, CUDA).
@@ -221,8 +226,6 @@ void validate_config(const Config& c, int world_size) {
   require(p.zero_stage <= 2 || data == 1, "parallel.zero_stage",
           "ZeRO stage " + std::to_string(p.zero_stage) + later);
   require(t.precision == "fp32", "train.precision", "bf16 needs the CUDA backend, which" + later);
-  require(c.checkpoint.dir.empty() && c.checkpoint.load.empty() && c.checkpoint.interval == 0, "checkpoint",
-          "checkpointing" + later);
 }
 
 std::string config_to_ini(const Config& c) {
