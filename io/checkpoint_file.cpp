@@ -217,7 +217,8 @@ void set_checkpoint_checksums(const std::string& file, const std::vector<std::st
     H5Id f(H5Fopen(file.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose);
     STRATA_CHECK(f.valid(), internal, "cannot reopen checkpoint file ", file, hdf5_detail_suffix());
     for (std::size_t i = 0; i < dataset_paths.size(); ++i) {
-      H5Id attr(H5Aopen_by_name(f.get(), dataset_paths[i].c_str(), "checksum", H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
+      H5Id dset(H5Dopen2(f.get(), dataset_paths[i].c_str(), H5P_DEFAULT), H5Dclose);
+      H5Id attr(dset.valid() ? H5Aopen(dset.get(), "checksum", H5P_DEFAULT) : H5I_INVALID_HID, H5Aclose);
       STRATA_CHECK(attr.valid() && H5Awrite(attr.get(), H5T_NATIVE_UINT64, &checksums[i]) >= 0, internal, file,
                    ": cannot write the checksum of ", dataset_paths[i], hdf5_detail_suffix());
     }

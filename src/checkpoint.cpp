@@ -20,11 +20,14 @@ namespace strata {
 namespace {
 
 // ---- test crash hook ----
-int g_crash_self = -1;  // this process's world rank, when it is the one STRATA_TEST_CRASH_RANK names
+int g_crash_self = -1;     // this process's world rank, when it is the one STRATA_TEST_CRASH_RANK names
+int64_t g_crash_step = -1;  // the save being written (STRATA_TEST_CRASH_STEP: only that step's save crashes)
 
 void crash_if(const char* point) {
   const char* at = std::getenv("STRATA_TEST_CRASH_AT");
-  if (g_crash_self >= 0 && at != nullptr && std::strcmp(at, point) == 0) {
+  const char* step = std::getenv("STRATA_TEST_CRASH_STEP");
+  if (g_crash_self >= 0 && at != nullptr && std::strcmp(at, point) == 0 &&
+      (step == nullptr || std::atoll(step) == g_crash_step)) {
     std::fprintf(stderr, "strata-train: rank %d: STRATA_TEST_CRASH_AT=%s: killing this rank\n", g_crash_self, point);
     std::fflush(stderr);
     std::raise(SIGKILL);
@@ -275,6 +278,7 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
       }
     at += pc.rows * row_len(t);
   }
+  g_crash_step = pos.step;
   crash_if("before_data");
   Pending* raw = p.get();
   auto work = [raw, writes = std::move(writes), hashes = std::move(hashes), async]() {
@@ -401,6 +405,13 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
   return {meta.step, meta.tokens, meta.loader_next_sample};
 }
 
+void Checkpointer::report_resume(const std::string& step_dir, const TrainPosition& pos) const {
+  if (world_rank_ != 0) return;
+  std::printf("resumed from checkpoint %s: step %lld, %lld tokens\n", step_dir.c_str(), static_cast<long long>(pos.step),
+              static_cast<long long>(pos.tokens));
+  std::fflush(stdout);
+}
+
 bool Checkpointer::load_configured(float* params, float* adam_m, float* adam_v, TrainPosition* pos) {
   const std::string& what = cfg_.checkpoint.load;
   if (what.empty()) return false;
@@ -414,6 +425,7 @@ bool Checkpointer::load_configured(float* params, float* adam_m, float* adam_v, 
     err = agree_on_error(groups_, world_rank_, err);
     STRATA_CHECK(err.empty(), data, "checkpoint.load = ", what, ": ", err);
     *pos = load(step_dir, params, adam_m, adam_v);
+    report_resume(step_dir, *pos);
     return true;
   }
   // auto: latest, then the older complete checkpoints, newest first.
@@ -437,7 +449,8 @@ bool Checkpointer::load_configured(float* params, float* adam_m, float* adam_v, 
     try {
       *pos = load(candidates[i], params, adam_m, adam_v);
       if (i > 0 && world_rank_ == 0)
-        std::fprintf(stderr, "strata-train: resumed from the previous good checkpoint %s\n", candidates[i].c_str());
+        std::fprintf(stderr, "strata-train: falling back to the previous good checkpoint %s\n", candidates[i].c_str());
+      report_resume(candidates[i], *pos);
       return true;
     } catch (const Error& e) {
       if (e.kind() != ErrorKind::data) throw;

@@ -22,7 +22,8 @@
 // every rank: no rank hangs in a collective another rank skipped.
 //
 // Test hook: STRATA_TEST_CRASH_AT=before_data|mid_data|before_latest kills (SIGKILL) the rank
-// STRATA_TEST_CRASH_RANK (world rank, default 0) at that point of a save.
+// STRATA_TEST_CRASH_RANK (world rank, default 0) at that point of a save (of step STRATA_TEST_CRASH_STEP
+// only, when set). before_latest happens on rank 0, which alone renames and updates `latest`.
 #pragma once
 
 #include <cstdint>
@@ -83,7 +84,7 @@ class Checkpointer {
   struct Piece;  // one owned rectangle of one tensor
   struct Pending;
   void commit();
-  void finish_pending(bool wait_for_it);
+  void report_resume(const std::string& step_dir, const TrainPosition& pos) const;
 
   Config cfg_;
   Backend& be_;
