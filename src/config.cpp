@@ -71,11 +71,11 @@ po::options_description describe(Config& c, std::string& train_list, std::string
        "decoupled weight decay (matrices only)")
       ("data.train", po::value(&train_list), "training shards: files, directories or globs, comma-separated")
       ("data.valid", po::value(&valid_list), "validation shards, same form")
-      ("checkpoint.dir", po::value(&c.checkpoint.dir), "checkpoint directory")
-      ("checkpoint.interval", po::value(&c.checkpoint.interval)->default_value(c.checkpoint.interval), "save every N steps")
-      ("checkpoint.keep", po::value(&c.checkpoint.keep)->default_value(c.checkpoint.keep), "checkpoints kept")
-      ("checkpoint.async", po::value(&c.checkpoint.async)->default_value(false), "write in the background")
-      ("checkpoint.load", po::value(&c.checkpoint.load), "auto or a checkpoint path")
+      ("checkpoint.dir", po::value(&c.checkpoint.dir), "checkpoint directory (saves every interval steps and at the end)")
+      ("checkpoint.interval", po::value(&c.checkpoint.interval)->default_value(c.checkpoint.interval), "save every N steps (0: only at the end)")
+      ("checkpoint.keep", po::value(&c.checkpoint.keep)->default_value(c.checkpoint.keep), "step directories kept")
+      ("checkpoint.async", po::value(&c.checkpoint.async)->default_value(false), "write checkpoints on a background thread")
+      ("checkpoint.load", po::value(&c.checkpoint.load), "auto (resume from checkpoint.dir/latest if present) or a checkpoint path")
       ("log.metrics", po::value(&c.log.metrics), "JSONL metrics file (rank 0 appends)")
       ("log.peak_tflops", po::value(&c.log.peak_tflops)->default_value(c.log.peak_tflops),
        "peak TFLOP/s per rank for MFU (0: measure sgemm at start-up)");
