@@ -215,18 +215,22 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   p->step = pos.step;
   p->sums.assign(datasets_.size(), 0);
   const ModelPartition& part = layout_.partition();
-  // 1. The host copy of the owned pieces (all the training loop waits for with async).
-  p->staging.resize(staged_);
+  // 1. The host copy of the owned pieces (all the training loop waits for with async). A synchronous
+  // save on the CPU backend writes straight from the buffers.
+  const bool direct = !async && be_.kind() == DeviceKind::cpu;
   const std::size_t n = staged_ / 3;
-  std::size_t at = 0;
   be_.synchronize();
-  for (const Piece& pc : owned_) {
-    if (!pc.owner) continue;
-    const std::size_t count = pc.rows * row_len(layout_.tensors()[pc.tensor]);
-    be_.copy_to_host(p->staging.data() + at, params + pc.offset, count * sizeof(float));
-    be_.copy_to_host(p->staging.data() + n + at, adam_m + pc.state_offset, count * sizeof(float));
-    be_.copy_to_host(p->staging.data() + 2 * n + at, adam_v + pc.state_offset, count * sizeof(float));
-    at += count;
+  if (!direct) {
+    p->staging.resize(staged_);
+    std::size_t at = 0;
+    for (const Piece& pc : owned_) {
+      if (!pc.owner) continue;
+      const std::size_t bytes = pc.rows * row_len(layout_.tensors()[pc.tensor]) * sizeof(float);
+      be_.copy_to_host(p->staging.data() + at, params + pc.offset, bytes);
+      be_.copy_to_host(p->staging.data() + n + at, adam_m + pc.state_offset, bytes);
+      be_.copy_to_host(p->staging.data() + 2 * n + at, adam_v + pc.state_offset, bytes);
+      at += bytes / sizeof(float);
+    }
   }
   // 2. Rank 0 creates the file with every dataset in place; the others learn the datasets' offsets.
   const std::string& dir = cfg_.checkpoint.dir;
@@ -257,7 +261,7 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   // 3. Every rank writes its rectangles (here or on a background thread) and hashes them.
   std::vector<CheckpointWrite> writes;
   const std::size_t per_group = datasets_.size() / 3;
-  at = 0;
+  std::size_t at = 0;
   struct Hash {
     int dataset;
     CheckpointWrite w;
@@ -268,11 +272,13 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     const ParamTensor& t = layout_.tensors()[pc.tensor];
     const int d0 = dataset_of_tensor_[pc.tensor];
     const int64_t cols = checkpoint_cols(datasets_[d0].shape);
+    const float* src[3] = {p->staging.data() + at, p->staging.data() + n + at, p->staging.data() + 2 * n + at};
+    if (direct) src[0] = params + pc.offset, src[1] = adam_m + pc.state_offset, src[2] = adam_v + pc.state_offset;
     for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, static_cast<int64_t>(pc.first_row),
                                     static_cast<int64_t>(pc.rows), datasets_[d0].shape[0]))
       for (int g = 0; g < 3; ++g) {
         const int d = d0 + g * static_cast<int>(per_group);
-        const CheckpointWrite w{static_cast<uint64_t>(offsets[d]), cols, r.rect, p->staging.data() + g * n + at + r.at};
+        const CheckpointWrite w{static_cast<uint64_t>(offsets[d]), cols, r.rect, src[g] + r.at};
         writes.push_back(w);
         hashes.push_back({d, w});
       }
@@ -340,7 +346,25 @@ void Checkpointer::commit() {
 TrainPosition Checkpointer::load(const std::string& step_dir, float* params, float* adam_m, float* adam_v) {
   const ModelPartition& part = layout_.partition();
   const std::size_t state_size = sharded_state_ ? sharded_state_size_ : layout_.total();
-  std::vector<float> host_p(layout_.total(), 0.0f), host_m(state_size, 0.0f), host_v(state_size, 0.0f);
+  // Read straight into the buffers on the CPU backend, else into host copies. Zeroed first: wte's padded
+  // rows are not stored.
+  const bool direct = be_.kind() == DeviceKind::cpu;
+  std::vector<float> host_p, host_m, host_v;
+  float* dst_p = params;
+  float* dst_m = adam_m;
+  float* dst_v = adam_v;
+  if (direct) {
+    be_.fill_zero(params, layout_.total() * sizeof(float));
+    if (state_size > 0) {
+      be_.fill_zero(adam_m, state_size * sizeof(float));
+      be_.fill_zero(adam_v, state_size * sizeof(float));
+    }
+  } else {
+    host_p.assign(layout_.total(), 0.0f);
+    host_m.assign(state_size, 0.0f);
+    host_v.assign(state_size, 0.0f);
+    dst_p = dst_p, dst_m = dst_m, dst_v = dst_v;
+  }
   std::vector<uint64_t> sums(datasets_.size(), 0), stored(datasets_.size(), 0);
   const std::size_t per_group = datasets_.size() / 3;
   CheckpointMeta meta;
@@ -362,10 +386,10 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
       const ParamTensor& t = tensors[ti];
       const int d = dataset_of_tensor_[ti];
       for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, 0, t.shape[0], datasets_[d].shape[0])) {
-        reader.read(datasets_[d].path, r.rect, host_p.data() + t.offset + r.at);
+        reader.read(datasets_[d].path, r.rect, dst_p + t.offset + r.at);
         if (!sharded_state_) {
-          reader.read(datasets_[d + per_group].path, r.rect, host_m.data() + t.offset + r.at);
-          reader.read(datasets_[d + 2 * per_group].path, r.rect, host_v.data() + t.offset + r.at);
+          reader.read(datasets_[d + per_group].path, r.rect, dst_m + t.offset + r.at);
+          reader.read(datasets_[d + 2 * per_group].path, r.rect, dst_v + t.offset + r.at);
         }
       }
     }
@@ -375,14 +399,14 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
       const int64_t cols = checkpoint_cols(datasets_[d].shape);
       for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, static_cast<int64_t>(pc.first_row),
                                       static_cast<int64_t>(pc.rows), datasets_[d].shape[0])) {
-        float* m = host_m.data() + pc.state_offset + r.at;
-        float* v = host_v.data() + pc.state_offset + r.at;
+        float* m = dst_m + pc.state_offset + r.at;
+        float* v = dst_v + pc.state_offset + r.at;
         if (sharded_state_) {
           reader.read(datasets_[d + per_group].path, r.rect, m);
           reader.read(datasets_[d + 2 * per_group].path, r.rect, v);
         }
         if (!pc.owner) continue;
-        sums[d] += checkpoint_rect_checksum(host_p.data() + pc.offset + r.at, r.rect, cols);
+        sums[d] += checkpoint_rect_checksum(dst_p + pc.offset + r.at, r.rect, cols);
         sums[d + per_group] += checkpoint_rect_checksum(m, r.rect, cols);
         sums[d + 2 * per_group] += checkpoint_rect_checksum(v, r.rect, cols);
       }
@@ -396,10 +420,12 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
   for (std::size_t d = 0; d < datasets_.size(); ++d)
     STRATA_CHECK(sums[d] == stored[d], data, file, ": dataset ", datasets_[d].path, ": checksum mismatch (stored ",
                  stored[d], ", computed ", sums[d], "): the checkpoint is corrupt");
-  be_.copy_to_device(params, host_p.data(), host_p.size() * sizeof(float));
-  if (state_size > 0) {
-    be_.copy_to_device(adam_m, host_m.data(), state_size * sizeof(float));
-    be_.copy_to_device(adam_v, host_v.data(), state_size * sizeof(float));
+  if (!direct) {
+    be_.copy_to_device(params, dst_p, host_p.size() * sizeof(float));
+    if (state_size > 0) {
+      be_.copy_to_device(adam_m, dst_m, state_size * sizeof(float));
+      be_.copy_to_device(adam_v, dst_v, state_size * sizeof(float));
+    }
   }
   be_.synchronize();
   return {meta.step, meta.tokens, meta.loader_next_sample};
