@@ -2,6 +2,8 @@
 #include "src/checkpoint.h"
 
 #include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <csignal>
@@ -135,6 +137,28 @@ std::vector<RectAt> rects_of(const ParamTensor& t, int trank, int tsize, int64_t
 
 }  // namespace
 
+std::unique_ptr<float[]> Checkpointer::allocate_staging(std::size_t n) {
+  // Not value-initialized; touched once here, in parallel, so that the first save does not pay the page faults.
+  std::unique_ptr<float[]> buf(new float[std::max<std::size_t>(n, 1)]);
+#pragma omp parallel for schedule(static)
+  for (std::size_t i = 0; i < n; i += 1024) buf[i] = 0.0f;
+  return buf;
+}
+
+// Device to host; on the CPU backend a memcpy split over the OpenMP threads (the copy is all an async
+// save makes the training loop wait for).
+void Checkpointer::host_copy(float* dst, const float* src, std::size_t count) {
+  if (be_.kind() != DeviceKind::cpu) {
+    be_.copy_to_host(dst, src, count * sizeof(float));
+    return;
+  }
+  constexpr std::size_t kChunk = std::size_t{1} << 20;
+  const std::size_t chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (std::size_t c = 0; c < chunks; ++c)
+    std::memcpy(dst + c * kChunk, src + c * kChunk, std::min(kChunk, count - c * kChunk) * sizeof(float));
+}
+
 struct Checkpointer::Piece {
   std::size_t tensor = 0;       // local tensor index
   std::size_t first_row = 0, rows = 0;
@@ -146,7 +170,6 @@ struct Checkpointer::Piece {
 struct Checkpointer::Pending {
   int64_t step = 0;
   std::string file;
-  std::vector<float> staging;   // params | exp_avg | exp_avg_sq of the owned pieces
   std::vector<uint64_t> sums;   // per dataset, this rank's share
   std::string error;
   std::atomic<bool> done{false};
@@ -201,6 +224,7 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
     if (piece.owner) staged_ += 3 * p.count;
     owned_.push_back(piece);
   }
+  if (cfg_.checkpoint.async) staging_ = allocate_staging(staged_);
 }
 
 Checkpointer::~Checkpointer() {
@@ -221,15 +245,15 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   const std::size_t n = staged_ / 3;
   be_.synchronize();
   if (!direct) {
-    p->staging.resize(staged_);
+    if (!staging_) staging_ = allocate_staging(staged_);
     std::size_t at = 0;
     for (const Piece& pc : owned_) {
       if (!pc.owner) continue;
-      const std::size_t bytes = pc.rows * row_len(layout_.tensors()[pc.tensor]) * sizeof(float);
-      be_.copy_to_host(p->staging.data() + at, params + pc.offset, bytes);
-      be_.copy_to_host(p->staging.data() + n + at, adam_m + pc.state_offset, bytes);
-      be_.copy_to_host(p->staging.data() + 2 * n + at, adam_v + pc.state_offset, bytes);
-      at += bytes / sizeof(float);
+      const std::size_t count = pc.rows * row_len(layout_.tensors()[pc.tensor]);
+      host_copy(staging_.get() + at, params + pc.offset, count);
+      host_copy(staging_.get() + n + at, adam_m + pc.state_offset, count);
+      host_copy(staging_.get() + 2 * n + at, adam_v + pc.state_offset, count);
+      at += count;
     }
   }
   // 2. Rank 0 creates the file with every dataset in place; the others learn the datasets' offsets.
@@ -272,7 +296,7 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     const ParamTensor& t = layout_.tensors()[pc.tensor];
     const int d0 = dataset_of_tensor_[pc.tensor];
     const int64_t cols = checkpoint_cols(datasets_[d0].shape);
-    const float* src[3] = {p->staging.data() + at, p->staging.data() + n + at, p->staging.data() + 2 * n + at};
+    const float* src[3] = {staging_.get() + at, staging_.get() + n + at, staging_.get() + 2 * n + at};
     if (direct) src[0] = params + pc.offset, src[1] = adam_m + pc.state_offset, src[2] = adam_v + pc.state_offset;
     for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, static_cast<int64_t>(pc.first_row),
                                     static_cast<int64_t>(pc.rows), datasets_[d0].shape[0]))
@@ -289,7 +313,12 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   Pending* raw = p.get();
   auto work = [raw, writes = std::move(writes), hashes = std::move(hashes), async]() {
     try {
-      if (async) omp_set_num_threads(1);  // leave the cores to the training loop
+      if (async) {
+        // Leave the cores to the training loop: one OpenMP thread, and the lowest scheduling priority
+        // (Linux applies a thread's nice value to that thread alone).
+        omp_set_num_threads(1);
+        setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+      }
       write_checkpoint_rects(raw->file, writes, crash_mid_data);
       for (const Hash& h : hashes) raw->sums[h.dataset] += checkpoint_rect_checksum(h.w.data, h.w.rect, h.w.dataset_cols);
     } catch (const std::exception& e) {

@@ -84,6 +84,8 @@ class Checkpointer {
   struct Piece;  // one owned rectangle of one tensor
   struct Pending;
   void commit();
+  static std::unique_ptr<float[]> allocate_staging(std::size_t n);
+  void host_copy(float* dst, const float* src, std::size_t count);
   void report_resume(const std::string& step_dir, const TrainPosition& pos) const;
 
   Config cfg_;
@@ -97,6 +99,7 @@ class Checkpointer {
   std::vector<int> dataset_of_tensor_;           // local tensor -> index of its params dataset
   std::vector<Piece> owned_;                     // this rank's pieces (all groups use the same)
   std::size_t staged_ = 0;
+  std::unique_ptr<float[]> staging_;  // the host copy of an async save (staged_ floats), kept between saves
   std::unique_ptr<Pending> pending_state_;
   bool pending_ = false;
   int64_t last_saved_ = -1;
