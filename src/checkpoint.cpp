@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -174,6 +176,16 @@ struct Checkpointer::Pending {
   std::string error;
   std::atomic<bool> done{false};
   std::thread thread;
+  bool copied = true;  // the host copy is complete (guarded by mutex)
+  std::mutex mutex;
+  std::condition_variable cv;
+  void set_copied() {
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      copied = true;
+    }
+    cv.notify_all();
+  }
 };
 
 Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayout& layout, const ParallelGroups* groups)
@@ -239,13 +251,16 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   p->step = pos.step;
   p->sums.assign(datasets_.size(), 0);
   const ModelPartition& part = layout_.partition();
-  // 1. The host copy of the owned pieces (all the training loop waits for with async). A synchronous
-  // save on the CPU backend writes straight from the buffers.
+  // 1. The host copy of the owned pieces. A synchronous save on the CPU backend writes straight from the
+  // buffers. An async one copies on the CPU backend on the background thread, while the next step's
+  // forward and backward (which only read the parameters and leave the Adam state alone) run; the
+  // trainer calls wait_for_copy() before its optimizer step. Other backends copy here.
   const bool direct = !async && be_.kind() == DeviceKind::cpu;
+  const bool copy_in_background = async && be_.kind() == DeviceKind::cpu;
   const std::size_t n = staged_ / 3;
   be_.synchronize();
-  if (!direct) {
-    if (!staging_) staging_ = allocate_staging(staged_);
+  if (!direct && !staging_) staging_ = allocate_staging(staged_);
+  auto copy_pieces = [this, params, adam_m, adam_v, n] {
     std::size_t at = 0;
     for (const Piece& pc : owned_) {
       if (!pc.owner) continue;
@@ -255,7 +270,9 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
       host_copy(staging_.get() + 2 * n + at, adam_v + pc.state_offset, count);
       at += count;
     }
-  }
+  };
+  if (!direct && !copy_in_background) copy_pieces();
+  p->copied = !copy_in_background;
   // 2. Rank 0 creates the file with every dataset in place; the others learn the datasets' offsets.
   const std::string& dir = cfg_.checkpoint.dir;
   p->file = checkpoint_temp_dir(dir, pos.step) + "/" + kCheckpointStateFile;
@@ -296,8 +313,8 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     const ParamTensor& t = layout_.tensors()[pc.tensor];
     const int d0 = dataset_of_tensor_[pc.tensor];
     const int64_t cols = checkpoint_cols(datasets_[d0].shape);
-    const float* src[3] = {staging_.get() + at, staging_.get() + n + at, staging_.get() + 2 * n + at};
-    if (direct) src[0] = params + pc.offset, src[1] = adam_m + pc.state_offset, src[2] = adam_v + pc.state_offset;
+    const float* src[3] = {params + pc.offset, adam_m + pc.state_offset, adam_v + pc.state_offset};
+    if (!direct) src[0] = staging_.get() + at, src[1] = staging_.get() + n + at, src[2] = staging_.get() + 2 * n + at;
     for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, static_cast<int64_t>(pc.first_row),
                                     static_cast<int64_t>(pc.rows), datasets_[d0].shape[0]))
       for (int g = 0; g < 3; ++g) {
@@ -311,7 +328,8 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   g_crash_step = pos.step;
   crash_if("before_data");
   Pending* raw = p.get();
-  auto work = [raw, writes = std::move(writes), hashes = std::move(hashes), async]() {
+  auto work = [raw, writes = std::move(writes), hashes = std::move(hashes), async, copy_in_background,
+               copy_pieces]() {
     try {
       if (async) {
         // Leave the cores to the training loop: one OpenMP thread, and the lowest scheduling priority
@@ -319,11 +337,16 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
         omp_set_num_threads(1);
         setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
       }
+      if (copy_in_background) {
+        copy_pieces();
+        raw->set_copied();
+      }
       write_checkpoint_rects(raw->file, writes, crash_mid_data);
       for (const Hash& h : hashes) raw->sums[h.dataset] += checkpoint_rect_checksum(h.w.data, h.w.rect, h.w.dataset_cols);
     } catch (const std::exception& e) {
       raw->error = e.what();
     }
+    raw->set_copied();  // also after a failure: never leave the training loop waiting
     raw->done = true;
   };
   pending_state_ = std::move(p);
@@ -334,6 +357,13 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     work();
     commit();
   }
+}
+
+void Checkpointer::wait_for_copy() {
+  if (!pending_) return;
+  Pending& p = *pending_state_;
+  std::unique_lock<std::mutex> lock(p.mutex);
+  p.cv.wait(lock, [&] { return p.copied; });
 }
 
 void Checkpointer::poll() {

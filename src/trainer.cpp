@@ -217,6 +217,7 @@ StepMetrics Trainer::step() {
   hp.weight_decay = static_cast<float>(cfg_.optim.weight_decay);
   hp.grad_scale = (clip > 0 && grad_norm > clip) ? static_cast<float>(clip / grad_norm) : 1.0f;
   hp.step = step_ + 1;
+  if (ckpt_) ckpt_->wait_for_copy();  // an async checkpoint still copying the parameters and moments
   be_.adamw_update(model_.params(), zero2() ? grad_shard_.data() : model_.grads(), adam_m_.data(), adam_v_.data(),
                    segments_, hp);
   if (dp_) {
