@@ -129,6 +129,37 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
   const std::size_t bt = static_cast<std::size_t>(cfg_.train.micro_batch) * cfg_.model.seq_len;
   inputs_.resize(bt);
   targets_.resize(bt);
+  if (!cfg_.checkpoint.dir.empty() || !cfg_.checkpoint.load.empty()) {
+    ckpt_ = std::make_unique<Checkpointer>(cfg_, be_, model_.layout(), groups_);
+    resume_from_checkpoint();
+  }
+}
+
+void Trainer::resume_from_checkpoint() {
+  TrainPosition pos;
+  // ZeRO-3 keeps only this rank's parameter shard (laid out like the Adam state); the checkpointer knows.
+  if (!ckpt_->load_configured(zero3_ ? zero3_->shard() : model_.params(), adam_m_.data(), adam_v_.data(), &pos))
+    return;
+  if (zero3_) zero3_->invalidate();
+  const uint64_t g = static_cast<uint64_t>(cfg_.train.global_batch);
+  STRATA_CHECK(pos.loader_next_sample == static_cast<uint64_t>(pos.step) * g, config, "train.global_batch = ", g,
+               ": the checkpoint of step ", pos.step, " continues at sample ", pos.loader_next_sample,
+               ", which is not step * train.global_batch (resume with the global batch it was saved with)");
+  step_ = pos.step;
+  tokens_ = pos.tokens;
+  train_->seek(LoaderState{pos.loader_next_sample});
+}
+
+void Trainer::save_checkpoint_now() {
+  STRATA_CHECK(ckpt_ != nullptr, config, "checkpoint.dir: no checkpoint directory to save into");
+  const std::optional<LoaderState> loader = train_->state();
+  const uint64_t next = loader ? loader->next_sample : static_cast<uint64_t>(step_) * cfg_.train.global_batch;
+  ckpt_->save(zero3_ ? zero3_->shard() : model_.params(), adam_m_.data(), adam_v_.data(), TrainPosition{step_, tokens_, next},
+              cfg_.checkpoint.async);
+}
+
+void Trainer::wait_for_checkpoint() {
+  if (ckpt_) ckpt_->wait();
 }
 
 StepMetrics Trainer::step() {
@@ -203,6 +234,7 @@ StepMetrics Trainer::step() {
   hp.weight_decay = static_cast<float>(cfg_.optim.weight_decay);
   hp.grad_scale = (clip > 0 && grad_norm > clip) ? static_cast<float>(clip / grad_norm) : 1.0f;
   hp.step = step_ + 1;
+  if (ckpt_) ckpt_->wait_for_copy();  // an async checkpoint still copying the parameters and moments
   if (zero3_) zero3_->invalidate();  // gathered copies are stale once the shard is updated
   be_.adamw_update(zero3_ ? zero3_->shard() : model_.params(), sharded_grads() ? grad_shard_.data() : model_.grads(),
                    adam_m_.data(), adam_v_.data(), segments_, hp);
@@ -341,7 +373,15 @@ void Trainer::run(MetricsLogger& logger) {
     const bool last = step_ == total;
     if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();
     if (step_ == 1 || step_ % cfg_.train.log_interval == 0 || last || m.val_loss) logger.log(m);
+    if (ckpt_ == nullptr || cfg_.checkpoint.dir.empty()) continue;
+    // Saves every checkpoint.interval steps and at the end; a pending async save commits when done.
+    const int64_t every = cfg_.checkpoint.interval;
+    if ((every > 0 && step_ % every == 0) || (last && ckpt_->last_saved_step() != step_))
+      save_checkpoint_now();
+    else
+      ckpt_->poll();
   }
+  wait_for_checkpoint();
 }
 
 }  // namespace strata
