@@ -135,22 +135,28 @@ std::vector<float> GptModel::get_gradients() const {
 }
 
 double GptModel::forward_backward(const int32_t* tokens, const int32_t* targets, bool backward, float dloss) {
-  const double loss = forward_stage(0, tokens, targets, backward, dloss);
-  if (backward) backward_stage(0);
+  const double loss = forward_stage(0, 0, tokens, targets, backward, dloss);
+  if (backward) backward_stage(0, 0);
   return loss;
 }
 
-double GptModel::forward_stage(int slot, const int32_t* tokens, const int32_t* targets, bool backward, float dloss) {
-  STRATA_CHECK(slot >= 0 && slot < slots(), internal, "forward_stage: slot ", slot, " outside [0, ", slots(), ")");
+void GptModel::check_slot(int chunk, int slot) const {
+  STRATA_CHECK(chunk >= 0 && chunk < chunks() && slot >= 0 && slot < slots(), internal, "model chunk ", chunk,
+               " slot ", slot, " outside ", chunks(), " chunks and ", slots(), " activation slots");
+}
+
+double GptModel::forward_stage(int chunk, int slot, const int32_t* tokens, const int32_t* targets, bool backward,
+                               float dloss) {
+  check_slot(chunk, slot);
   const ModelPartition& part = layout_.partition();
   const std::size_t bt = static_cast<std::size_t>(b_) * shape_.seq_len;
-  if (part.has_embedding) {
+  if (embeds(chunk)) {
     be_.copy_to_device(tokens_[slot].data(), tokens, bt * sizeof(int32_t));
     embed_forward(slot);
   }
-  const int nl = part.num_layers;
-  for (int l = 0; l < nl; ++l) block_forward(slot, l, x_[slot][l].data(), x_[slot][l + 1].data());
-  if (!part.has_head) return 0.0;
+  const int nl = part.num_layers, first = part.chunk_first_layer(chunk);
+  for (int l = 0; l < nl; ++l) block_forward(slot, first + l, l, x_[slot][l].data(), x_[slot][l + 1].data());
+  if (!has_loss(chunk)) return 0.0;
   STRATA_CHECK(head_slot_ < 0, internal, "forward_stage: the last stage's slot ", head_slot_,
                " still waits for its backward (run a slot's backward before the next forward)");
   be_.copy_to_device(targets_.data(), targets, bt * sizeof(int32_t));
@@ -158,22 +164,23 @@ double GptModel::forward_stage(int slot, const int32_t* tokens, const int32_t* t
   return head_forward(slot, backward, dloss);
 }
 
-void GptModel::backward_stage(int slot) {
-  STRATA_CHECK(slot >= 0 && slot < slots(), internal, "backward_stage: slot ", slot, " outside [0, ", slots(), ")");
+void GptModel::backward_stage(int chunk, int slot) {
+  check_slot(chunk, slot);
   const ModelPartition& part = layout_.partition();
-  if (part.has_head) {
+  if (has_loss(chunk)) {
     STRATA_CHECK(head_slot_ == slot, internal, "backward_stage: slot ", slot,
                  " has no logits' gradient (its forward_stage ran without backward, or another slot's ran since)");
     head_slot_ = -1;
     head_backward(slot);
     notify(layout_.head_range());
   }
-  // Otherwise dres_ holds the gradient of the stage's output, received from the next stage.
+  // Otherwise dres_ holds the gradient of the chunk's output, received from the next virtual stage.
+  const int first = part.chunk_first_layer(chunk);
   for (int l = part.num_layers - 1; l >= 0; --l) {
-    block_backward(slot, l, x_[slot][l].data());
-    notify(layout_.block_range(part.first_layer + l));
+    block_backward(slot, first + l, l, x_[slot][l].data());
+    notify(layout_.block_range(first + l));
   }
-  if (part.has_embedding) {
+  if (embeds(chunk)) {
     embed_backward(slot);  // wte also collected the output projection's gradient in head_backward
     notify(layout_.embedding_range());
   }
@@ -188,8 +195,7 @@ void GptModel::embed_forward(int slot) {
   tensor_all_reduce(x_[slot][0].data(), static_cast<std::size_t>(bt) * shape_.hidden);
 }
 
-void GptModel::block_forward(int slot, int local, const float* x_in, float* x_out) {
-  const int l = layout_.partition().first_layer + local;
+void GptModel::block_forward(int slot, int l, int local, const float* x_in, float* x_out) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
   const std::size_t btc = static_cast<std::size_t>(bt) * c;
   BlockActs& a = acts(slot, local);
@@ -255,14 +261,13 @@ void GptModel::head_backward(int slot) {
                          p(ParamKind::lnf_w), lnf_mean_.data(), lnf_rstd_.data(), bt, c);
 }
 
-void GptModel::block_backward(int slot, int local, const float* x_in) {
-  const int l = layout_.partition().first_layer + local;
+void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
   const std::size_t btc = static_cast<std::size_t>(bt) * c;
   if (recompute_ == Recompute::full) {
     // Rebuild this block's activations from its kept input; x_[local + 1] is rewritten with the same
     // values (deterministic kernels) and is no longer needed by the backward of the blocks above.
-    block_forward(slot, local, x_in, x_[slot][local + 1].data());
+    block_forward(slot, l, local, x_in, x_[slot][local + 1].data());
   } else if (recompute_ == Recompute::selective) {
     BlockActs& k = acts(slot, local);
     be_.attention_forward(atty(slot, local), k.lse.data(), k.qkv.data(), b_, shape_.seq_len, heads_local_,
