@@ -67,6 +67,7 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
   }
   for (int local = 0; local < part_.local_layers(); ++local) {
     const int l = part_.chunk_first_layer(local / part_.num_layers) + local % part_.num_layers;
+    adding_range_ = local + 1;
     add(ParamKind::ln1_w, l, {c}, false, ParamInit::ones);
     add(ParamKind::ln1_b, l, {c}, false, ParamInit::zeros);
     add(ParamKind::qkv_w, l, {3 * c, c}, true, ParamInit::normal, Split::rows, 3);
@@ -80,6 +81,7 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
     add(ParamKind::fc_proj_w, l, {c, 4 * c}, true, ParamInit::residual_normal, Split::cols);
     add(ParamKind::fc_proj_b, l, {c}, false, ParamInit::zeros);
   }
+  adding_range_ = part_.local_layers() + 1;
   if (part_.has_head) {
     add(ParamKind::lnf_w, -1, {c}, false, ParamInit::ones);
     add(ParamKind::lnf_b, -1, {c}, false, ParamInit::zeros);
@@ -114,6 +116,7 @@ void ParamLayout::add(ParamKind kind, int layer, std::vector<int64_t> full_shape
   t.offset = total_;
   t.weight_decay = decay;
   t.init = init;
+  t.range = adding_range_;
   total_ += t.count;
   segments_.push_back({t.offset, t.count, decay});
   const int row = layer < 0 ? 0 : part_.local_index(layer) + 1;
@@ -159,6 +162,14 @@ ParamLayout::Range ParamLayout::block_range(int layer) const {
   const ParamTensor& first = get(ParamKind::ln1_w, layer);
   const ParamTensor& last = get(ParamKind::fc_proj_b, layer);
   return {first.offset, last.offset + last.count - first.offset};
+}
+
+ParamLayout::Range ParamLayout::range(int index) const {
+  STRATA_CHECK(index >= 0 && index < num_ranges(), internal, "parameter range ", index, " outside [0, ", num_ranges(), ")");
+  if (index == 0) return embedding_range();
+  if (index == num_ranges() - 1) return head_range();
+  const int local = index - 1;
+  return block_range(part_.chunk_first_layer(local / part_.num_layers) + local % part_.num_layers);
 }
 
 ParamLayout::Range ParamLayout::head_range() const {

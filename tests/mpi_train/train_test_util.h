@@ -61,12 +61,18 @@ inline int world_size() {
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   return world;
 }
+inline int world_rank() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
 
 struct TrainRun {
   std::vector<double> loss, grad_norm;  // per step
   double val_loss = 0;                  // after the last step
   uint64_t comm_bytes = 0;              // of the last step
   double comm_overlap = 0;              // of the last step
+  CommBytes comm_by_group;              // of the last step
   std::vector<float> params;            // this rank's (local) parameters after the last step
 };
 
@@ -82,6 +88,7 @@ inline TrainRun train_steps(const Config& cfg, const ParallelGroups* groups) {
     r.grad_norm.push_back(m.grad_norm);
     r.comm_bytes = m.comm_bytes;
     r.comm_overlap = m.comm_overlap;
+    r.comm_by_group = m.comm_bytes_by_group;
   }
   r.val_loss = t.evaluate();
   r.params = t.model().get_parameters();
@@ -166,8 +173,8 @@ inline std::vector<float> reassemble(const Config& cfg, const ParallelGroups& gr
 // The pipeline-parallel equivalence: cfg's layout (tensor x pipeline x data over the world, 1F1B or
 // interleaved) trains like the single-rank run of the same model, which every rank computes itself
 // (without recompute); the last stage's tied wte copy equals the first stage's bit for bit, and data
-// replicas hold identical parameters.
-inline void expect_pipeline_matches_single_rank(const Config& cfg) {
+// replicas hold identical parameters. Returns this rank's run.
+inline TrainRun expect_pipeline_matches_single_rank(const Config& cfg) {
   int world = 1, rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -190,6 +197,7 @@ inline void expect_pipeline_matches_single_rank(const Config& cfg) {
   }
   expect_matches_single_rank(par, reassemble(cfg, groups, par.params), ref);
   if (topo.data_size() > 1) expect_equal_to_data_replica0(groups, par.params);
+  return par;
 }
 
 }  // namespace strata::test
