@@ -43,6 +43,7 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   for (int i = 0; i < layout_.num_ranges(); ++i) {
     range_offset_.push_back(layout_.range(i).offset);
     range_params_.push_back(params_.data() + range_offset_.back());
+    range_grads_.push_back(grads_.data() + range_offset_.back());
   }
   STRATA_CHECK(slots >= 1, internal, "a model needs at least one activation slot, got ", slots);
   targets_ = DeviceBuffer<int32_t>(be_, bt);
@@ -150,6 +151,24 @@ void GptModel::set_param_source(ParamSource source) {
   std::fill(range_params_.begin(), range_params_.end(), nullptr);
 }
 
+void GptModel::set_grad_sink(GradSink sink) {
+  STRATA_CHECK(sink.acquire && sink.release, internal, "set_grad_sink: acquire and release are both needed");
+  sink_ = std::move(sink);
+  grads_ = DeviceBuffer<float>();
+  std::fill(range_grads_.begin(), range_grads_.end(), nullptr);
+}
+
+void GptModel::use_grads(int range) {
+  if (!sink_.acquire || layout_.range(range).count == 0) return;
+  range_grads_[range] = sink_.acquire(range);
+}
+
+void GptModel::done_grads(int range) {
+  if (!sink_.acquire || layout_.range(range).count == 0) return;
+  range_grads_[range] = nullptr;
+  sink_.release(range);
+}
+
 void GptModel::use_params(int range, int next) {
   if (!has_param_source() || layout_.range(range).count == 0) return;
   range_params_[range] = source_.acquire(range, next >= 0 && layout_.range(next).count > 0 ? next : -1);
@@ -162,6 +181,7 @@ void GptModel::done_params(int range) {
 }
 
 std::vector<float> GptModel::get_gradients() const {
+  STRATA_CHECK(!sink_.acquire, internal, "get_gradients: the gradients went to a sink (ZeRO-3 shards)");
   std::vector<float> host(layout_.total());
   be_.copy_to_host(host.data(), grads_.data(), grads_.bytes());
   return host;
@@ -222,22 +242,29 @@ void GptModel::backward_stage(int chunk, int slot) {
     head_slot_ = -1;
     use_params(head, nl > 0 ? range0 + nl - 1 : -1);
     use_params(0, -1);
+    use_grads(head);
+    use_grads(0);  // the tied wte: held until the embedding's backward below
     head_backward(slot);
     done_params(0);
     done_params(head);
+    done_grads(head);
     notify(layout_.head_range());
   }
   // Otherwise dres_ holds the gradient of the chunk's output, received from the next virtual stage.
   for (int l = nl - 1; l >= 0; --l) {
     use_params(range0 + l, l > 0 ? range0 + l - 1 : embeds(chunk) ? 0 : -1);
+    use_grads(range0 + l);
     block_backward(slot, first + l, l, x_[slot][l].data());
     done_params(range0 + l);
+    done_grads(range0 + l);
     notify(layout_.block_range(first + l));
   }
   if (embeds(chunk)) {
     use_params(0, -1);
+    if (!part.has_head) use_grads(0);
     embed_backward(slot);  // wte also collected the output projection's gradient in head_backward
     done_params(0);
+    done_grads(0);
     notify(layout_.embedding_range());
   }
 }

@@ -117,6 +117,18 @@ class GptModel {
   // Frees params(): from now on the parameters come from `source` only.
   void set_param_source(ParamSource source);
   bool has_param_source() const { return static_cast<bool>(source_.acquire); }
+  // Where the gradients go. By default they accumulate over micro-batches in grads(). With a sink (ZeRO-3,
+  // parallel/zero3_grads.h) the model holds none: before a backward writes range i's gradients it calls
+  // acquire(i) for a zeroed buffer of the range's count floats, and release(i) once this backward is
+  // done with the range (the embedding's is held from the head's backward to the embedding's when the
+  // stage has both: the tied wte). Every backward then hands over its own gradients, and the GradsReady
+  // hook is not needed.
+  struct GradSink {
+    std::function<float*(int range)> acquire;
+    std::function<void(int range)> release;
+  };
+  // Frees grads(): from now on the gradients go to `sink` only.
+  void set_grad_sink(GradSink sink);
 
  private:
   struct BlockActs {
@@ -141,7 +153,10 @@ class GptModel {
     const ParamTensor& t = layout_.get(k, layer);
     return range_params_[t.range] + (t.offset - range_offset_[t.range]);
   }
-  float* g(ParamKind k, int layer = -1) { return grads_.data() + layout_.get(k, layer).offset; }
+  float* g(ParamKind k, int layer = -1) {
+    const ParamTensor& t = layout_.get(k, layer);
+    return range_grads_[t.range] + (t.offset - range_offset_[t.range]);
+  }
 
   void embed_forward(int slot);
   // layer: the global block index; local: its index within its chunk.
@@ -159,6 +174,9 @@ class GptModel {
   // for an empty range).
   void use_params(int range, int next);
   void done_params(int range);
+  // The same for range i's gradients (no-op without a sink).
+  void use_grads(int range);
+  void done_grads(int range);
 
   void notify(const ParamLayout::Range& r) {
     if (grads_ready_ && r.count > 0) grads_ready_(r);
@@ -175,6 +193,8 @@ class GptModel {
   DeviceBuffer<float> params_, grads_;
   ParamSource source_;
   std::vector<const float*> range_params_;  // [range] its parameters (null: not acquired from the source)
+  GradSink sink_;
+  std::vector<float*> range_grads_;         // [range] its gradients (null: not acquired from the sink)
   std::vector<std::size_t> range_offset_;   // [range] its flat offset
   std::vector<DeviceBuffer<int32_t>> tokens_;          // [slot] (BT), kept for the embedding backward
   DeviceBuffer<int32_t> targets_;                      // (BT)

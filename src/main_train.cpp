@@ -124,7 +124,7 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
                 "%d, %s)%s\n",
                 mem.params / mib, mem.grads / mib, mem.optimizer / mib, mem.activations / mib, cfg.train.micro_batch,
                 in_flight.c_str(),
-                cfg.parallel.zero_stage == 3 && data_size > 1 ? " | ZeRO-3: params = shard + gather buffers" : "");
+                cfg.parallel.zero_stage == 3 && data_size > 1 ? " | ZeRO-3: params, grads = shard + buffers" : "");
     std::printf("train: %lld steps x %d sequences (%d micro-batches) | data %s | MFU peak %.1f GFLOP/s%s\n",
                 static_cast<long long>(cfg.train.steps), cfg.train.global_batch, trainer.micro_batches(),
                 cfg.data.train.front().c_str(), peak / 1e9, cfg.log.peak_tflops > 0 ? "" : " (measured sgemm)");

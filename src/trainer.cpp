@@ -82,9 +82,14 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
       std::vector<Zero3Range> ranges;
       for (int i = 0; i < layout.num_ranges(); ++i)
         ranges.push_back({layout.range(i).offset, layout.range(i).count, i == 0 ? 0 : i == layout.num_ranges() - 1 ? 2 : 1});
-      zero3_ = std::make_unique<Zero3Params>(be_, groups_->data(), dp_->partition(), std::move(ranges));
+      zero3_ = std::make_unique<Zero3Params>(be_, groups_->data(), dp_->partition(), ranges);
       model_.set_param_source({[this](int range, int next) { return zero3_->acquire(range, next); },
                                [this](int range) { zero3_->release(range); }});
+      grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
+      zero3_grads_ = std::make_unique<Zero3Grads>(be_, groups_->data(), dp_->partition(), std::move(ranges),
+                                                  grad_shard_.data());
+      model_.set_grad_sink({[this](int range) { return zero3_grads_->acquire(range); },
+                            [this](int range) { zero3_grads_->release(range); }});
     }
   }
   tensor_size_ = model_.layout().partition().tensor_size;
@@ -115,7 +120,7 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
     norm_kind_.assign(model_.layout().tensors().size(), NormKind::replicated);
   }
   norm_ = DeviceBuffer<float>(be_, std::max<std::size_t>(model_.layout().tensors().size(), 1));
-  if (sharded_grads()) grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
+  if (sharded_grads() && !zero3_grads_) grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
   std::vector<float> host;
   init_parameters(host, model_.layout(), cfg_.shape(), cfg_.train.seed);
   if (zero3_)
@@ -174,11 +179,12 @@ StepMetrics Trainer::step() {
   const float dloss = static_cast<float>(1.0 / tokens_per_step);
   if (groups_) groups_->reset_stats();
   model_.zero_grads();
+  if (zero3_grads_) grad_shard_.zero();  // the micro-batches' reduced gradients add up here
   double loss_sum = 0.0;
   // The last micro-batch's backward (of each model chunk) hands each finished layer's gradients to the
   // data-parallel reduction, which then runs while the layers below are still in backward.
   auto hook_last = [this](int /*chunk*/, int m) {
-    if (!dp_) return;
+    if (!dp_ || zero3_grads_) return;  // ZeRO-3: every backward hands its gradients to the sink
     if (m == micro_batches_ - 1)
       model_.set_grads_ready([this](const ParamLayout::Range& r) {
         dp_->reduce_async(model_.grads(), r.offset, r.count, sharded_grads() ? grad_shard_.data() : nullptr);
@@ -200,7 +206,7 @@ StepMetrics Trainer::step() {
   if (dp_) model_.set_grads_ready({});
   double comm_wait_s = 0.0;
   if (dp_) {
-    comm_wait_s = dp_->finish();
+    comm_wait_s = zero3_grads_ ? zero3_grads_->finish() : dp_->finish();
     groups_->data().all_reduce(std::span<double>(&loss_sum, 1));
   }
   if (pipelined()) {
@@ -277,7 +283,7 @@ StepMetrics Trainer::step() {
   }
   if (dp_) {
     out.comm_bytes = groups_->data().stats().total_bytes();
-    out.comm_overlap = dp_->overlapped_fraction();
+    out.comm_overlap = zero3_grads_ ? zero3_grads_->overlapped_fraction() : dp_->overlapped_fraction();
   }
   return out;
 }
@@ -286,7 +292,7 @@ Trainer::Memory Trainer::memory() const {
   Memory m;
   const std::size_t f = sizeof(float);
   m.params = (zero3_ ? zero3_->shard_floats() + zero3_->buffer_floats() : model_.num_params()) * f;
-  m.grads = model_.num_params() * f + grad_shard_.bytes();
+  m.grads = (zero3_grads_ ? zero3_grads_->buffer_floats() : model_.num_params()) * f + grad_shard_.bytes();
   m.optimizer = optimizer_state_floats() * f;
   m.activations = model_.activation_bytes();
   return m;

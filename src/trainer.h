@@ -10,9 +10,10 @@
 // gradients are summed over the embedding group (first + last stage) before the norm and the optimizer
 // step, and the loss (computed on the last stage) is summed over the pipeline group so every rank
 // reports it. Data parallelism and ZeRO work per stage: each stage's data group reduces its own tensors.
-// ZeRO-3 (parallel/zero3_params.h): the model holds no parameters; the trainer keeps this rank's shard
-// (the optimizer's master weights) and hands the model a parameter source that gathers each range
-// from the data group when the forward or backward needs it.
+// ZeRO-3 (parallel/zero3_params.h, zero3_grads.h): the model holds no parameters and no gradients; the
+// trainer keeps this rank's shards (the optimizer's master weights, the reduced gradient) and hands the
+// model a parameter source that gathers each range from the data group when the forward or backward
+// needs it, and a gradient sink that reduce-scatters each range's gradient after each backward.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +21,7 @@
 
 #include "kernels/backend.h"
 #include "parallel/data_parallel.h"
+#include "parallel/zero3_grads.h"
 #include "parallel/zero3_params.h"
 #include "parallel/groups.h"
 #include "parallel/pipeline_schedule.h"
@@ -60,8 +62,9 @@ class Trainer {
   // Adam moments held by this rank (both m and v; a 1/data share of the model's with ZeRO >= 1).
   std::size_t optimizer_state_floats() const { return adam_m_.size() + adam_v_.size(); }
   // Bytes this rank holds, by what for (reported at start-up). params: the whole partition, or with
-  // ZeRO-3 its shard plus the gather buffers; grads: the model's accumulation buffer plus, with ZeRO
-  // 2 and 3, the reduced gradient shard; optimizer: Adam m and v; activations: the model's.
+  // ZeRO-3 its shard plus the gather buffers; grads: the model's accumulation buffer plus, with ZeRO 2,
+  // the reduced gradient shard, or with ZeRO-3 the shard plus the gradient buffers; optimizer: Adam m
+  // and v; activations: the model's.
   struct Memory {
     std::size_t params = 0, grads = 0, optimizer = 0, activations = 0;
   };
@@ -98,6 +101,7 @@ class Trainer {
   // ZeRO 2 and 3: the reduced gradient exists only as this rank's shard (grad_shard_).
   bool sharded_grads() const { return dp_ != nullptr && dp_->zero_stage() >= 2; }
   std::unique_ptr<Zero3Params> zero3_;  // ZeRO-3 with data > 1: the parameters' shard and gather buffers
+  std::unique_ptr<Zero3Grads> zero3_grads_;  // and the gradient buffers reduce-scattered into grad_shard_
   std::vector<ParamSegment> segments_;  // this rank's AdamW segments (its ZeRO shards)
   DeviceBuffer<float> adam_m_, adam_v_, norm_;
   DeviceBuffer<float> grad_shard_;  // ZeRO-2/3: this rank's reduced gradient shards, laid out like adam_m_

@@ -45,7 +45,7 @@ for layout in "dp2_zero0 2 1 1 0" "dp2_zero1 2 1 1 1" "dp2_zero2 2 1 1 2" "dp4_z
   data=$(( $2 / ($3 * $4) ))
   grep -q "tensor $3 x pipeline $4 x data $data, order tp,dp,pp, ZeRO $5" "$1.out" || { cat "$1.out"; fail "$1: layout not reported"; }
 done
-grep -q "memory per rank: params .* | ZeRO-3: params = shard + gather buffers" dp4_zero3.out \
+grep -q "memory per rank: params .* | ZeRO-3: params, grads = shard + buffers" dp4_zero3.out \
   || { cat dp4_zero3.out; fail "dp4_zero3: no ZeRO-3 memory report"; }
 # Interleaved 1F1B: 4 layers, pipeline 2 x 2 virtual stages (one block per chunk), 4 micro-batches.
 run single4 1 1 1 1 --model.layers=4
