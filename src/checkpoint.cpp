@@ -164,7 +164,7 @@ void Checkpointer::host_copy(float* dst, const float* src, std::size_t count) {
 struct Checkpointer::Piece {
   std::size_t tensor = 0;       // local tensor index
   std::size_t first_row = 0, rows = 0;
-  std::size_t offset = 0;       // of its first element in the parameter buffer (flat, or the ZeRO-3 shard)
+  std::size_t offset = 0;       // of its first element in the flat parameter buffer
   std::size_t state_offset = 0; // in the Adam state buffers
   bool owner = false;           // writes and hashes it
 };
@@ -197,7 +197,7 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
     data_size_ = groups_->data().size();
   }
   sharded_state_ = data_size_ > 1 && cfg_.parallel.zero_stage >= 1;
-  sharded_params_ = data_size_ > 1 && cfg_.parallel.zero_stage == 3;
+  sharded_params_ = sharded_state_ && cfg_.parallel.zero_stage == 3;
   const char* crash_rank = std::getenv("STRATA_TEST_CRASH_RANK");
   if (std::getenv("STRATA_TEST_CRASH_AT") != nullptr && world_rank_ == (crash_rank ? std::atoi(crash_rank) : 0))
     g_crash_self = world_rank_;
@@ -229,7 +229,7 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
     piece.tensor = p.tensor;
     piece.first_row = p.first_row;
     piece.rows = p.count / shard_tensors[p.tensor].row_len;
-    piece.offset = sharded_params_ ? p.state_offset : p.offset;
+    piece.offset = p.offset;
     piece.state_offset = sharded_state_ ? p.state_offset : p.offset;
     const bool replica = t.split == ParamTensor::Split::none && part.tensor_rank != 0;
     const bool wte_copy = t.kind == ParamKind::wte && !part.has_embedding;
@@ -266,7 +266,7 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     for (const Piece& pc : owned_) {
       if (!pc.owner) continue;
       const std::size_t count = pc.rows * row_len(layout_.tensors()[pc.tensor]);
-      host_copy(staging_.get() + at, params + pc.offset, count);
+      host_copy(staging_.get() + at, params + (sharded_params_ ? pc.state_offset : pc.offset), count);
       host_copy(staging_.get() + n + at, adam_m + pc.state_offset, count);
       host_copy(staging_.get() + 2 * n + at, adam_v + pc.state_offset, count);
       at += count;
@@ -314,7 +314,8 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     const ParamTensor& t = layout_.tensors()[pc.tensor];
     const int d0 = dataset_of_tensor_[pc.tensor];
     const int64_t cols = checkpoint_cols(datasets_[d0].shape);
-    const float* src[3] = {params + pc.offset, adam_m + pc.state_offset, adam_v + pc.state_offset};
+    const float* src[3] = {params + (sharded_params_ ? pc.state_offset : pc.offset), adam_m + pc.state_offset,
+                           adam_v + pc.state_offset};
     if (!direct) src[0] = staging_.get() + at, src[1] = staging_.get() + n + at, src[2] = staging_.get() + 2 * n + at;
     for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, static_cast<int64_t>(pc.first_row),
                                     static_cast<int64_t>(pc.rows), datasets_[d0].shape[0]))
@@ -415,7 +416,7 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
   float* dst_m = adam_m;
   float* dst_v = adam_v;
   if (direct) {
-    if (param_size > 0) be_.fill_zero(params, param_size * sizeof(float));
+    be_.fill_zero(params, param_size * sizeof(float));
     if (state_size > 0) {
       be_.fill_zero(adam_m, state_size * sizeof(float));
       be_.fill_zero(adam_v, state_size * sizeof(float));
@@ -424,7 +425,7 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
     host_p.assign(param_size, 0.0f);
     host_m.assign(state_size, 0.0f);
     host_v.assign(state_size, 0.0f);
-    dst_p = dst_p, dst_m = dst_m, dst_v = dst_v;
+    dst_p = host_p.data(), dst_m = host_m.data(), dst_v = host_v.data();
   }
   std::vector<uint64_t> sums(datasets_.size(), 0), stored(datasets_.size(), 0);
   const std::size_t per_group = datasets_.size() / 3;
@@ -441,8 +442,8 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
                    " (model.* differ from the checkpoint's configuration)");
       stored[d] = reader.stored_checksum(datasets_[d].path);
     }
-    // Parameters: every local tensor whole (replicas included), or with ZeRO-3 the shard; state: what
-    // this rank's buffers hold.
+    // Parameters: every local tensor whole (replicas included), or with ZeRO-3 this rank's shard (read
+    // below with the state); state: what this rank's buffers hold.
     const auto& tensors = layout_.tensors();
     for (std::size_t ti = 0; ti < tensors.size() && !sharded_params_; ++ti) {
       const ParamTensor& t = tensors[ti];
@@ -463,13 +464,14 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
                                       static_cast<int64_t>(pc.rows), datasets_[d].shape[0])) {
         float* m = dst_m + pc.state_offset + r.at;
         float* v = dst_v + pc.state_offset + r.at;
-        if (sharded_params_) reader.read(datasets_[d].path, r.rect, dst_p + pc.offset + r.at);
+        float* w = dst_p + (sharded_params_ ? pc.state_offset : pc.offset) + r.at;
+        if (sharded_params_) reader.read(datasets_[d].path, r.rect, w);
         if (sharded_state_) {
           reader.read(datasets_[d + per_group].path, r.rect, m);
           reader.read(datasets_[d + 2 * per_group].path, r.rect, v);
         }
         if (!pc.owner) continue;
-        sums[d] += checkpoint_rect_checksum(dst_p + pc.offset + r.at, r.rect, cols);
+        sums[d] += checkpoint_rect_checksum(w, r.rect, cols);
         sums[d + per_group] += checkpoint_rect_checksum(m, r.rect, cols);
         sums[d + 2 * per_group] += checkpoint_rect_checksum(v, r.rect, cols);
       }
@@ -484,7 +486,7 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
     STRATA_CHECK(sums[d] == stored[d], data, file, ": dataset ", datasets_[d].path, ": checksum mismatch (stored ",
                  stored[d], ", computed ", sums[d], "): the checkpoint is corrupt");
   if (!direct) {
-    if (param_size > 0) be_.copy_to_device(params, dst_p, param_size * sizeof(float));
+    be_.copy_to_device(params, dst_p, host_p.size() * sizeof(float));
     if (state_size > 0) {
       be_.copy_to_device(adam_m, dst_m, state_size * sizeof(float));
       be_.copy_to_device(adam_v, dst_v, state_size * sizeof(float));

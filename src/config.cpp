@@ -188,6 +188,19 @@ void validate_config(const Config& c, int world_size) {
           "train.global_batch",
           "must be a positive multiple of train.micro_batch * data-parallel size = " + std::to_string(t.micro_batch) +
               " * " + std::to_string(data) + ", found " + std::to_string(t.global_batch));
+  if (p.virtual_stages > 1) {
+    // Interleaved 1F1B sends groups of parallel.pipeline micro-batches through each model chunk in turn
+    // (parallel/pipeline_schedule.h), as Megatron-LM does.
+    require(p.pipeline > 1, "parallel.virtual_stages",
+            "interleaved pipeline chunks (" + std::to_string(p.virtual_stages) + ") need parallel.pipeline > 1");
+    const int micro_batches = t.global_batch / (t.micro_batch * std::max(data, 1));
+    require(micro_batches % p.pipeline == 0, "parallel.virtual_stages",
+            "the interleaved schedule (virtual_stages = " + std::to_string(p.virtual_stages) +
+                ") needs the micro-batches per step, train.global_batch / (train.micro_batch * data) = " +
+                std::to_string(t.global_batch) + " / (" + std::to_string(t.micro_batch) + " * " + std::to_string(data) +
+                ") = " + std::to_string(micro_batches) + ", to be a multiple of parallel.pipeline = " +
+                std::to_string(p.pipeline) + " (change train.global_batch or set parallel.virtual_stages = 1)");
+  }
   require(t.steps >= 0, "train.steps", "must be >= 0, found " + std::to_string(t.steps));
   require(t.precision == "fp32" || t.precision == "bf16", "train.precision",
           "must be fp32 or bf16, found '" + t.precision + "'");
@@ -219,9 +232,8 @@ void validate_config(const Config& c, int world_size) {
 
   // What this build implements. These checks go when the features land (parallelism, checkpoints, CUDA).
   const std::string later =
-      " is not implemented in this build yet (tensor, pipeline (1F1B) and data parallelism with ZeRO 0/1/2/3 on CPU "
-      "ranks)";
-  require(p.virtual_stages == 1, "parallel.virtual_stages", "the interleaved pipeline schedule" + later);
+      " is not implemented in this build yet (tensor, pipeline (1F1B and interleaved 1F1B) and data parallelism with "
+      "ZeRO 0/1/2/3 on CPU ranks)";
   require(!p.sequence_parallel, "parallel.sequence_parallel", "sequence parallelism" + later);
   require(t.precision == "fp32", "train.precision", "bf16 needs the CUDA backend, which" + later);
 }

@@ -4,8 +4,9 @@
 // tensor group of size T > 1) the model holds this rank's tensor slice; data parallelism and ZeRO then
 // work on the local tensors of each tensor rank unchanged (each tensor rank has its own data group).
 // With pipeline parallelism (pipeline group of size P > 1) the model is this rank's stage (layers/P
-// blocks; the embedding on the first stage, the head with its own wte copy on the last), a step runs
-// the stage's 1F1B action list (parallel/pipeline_schedule.h, src/pipeline_executor.h), the tied wte's
+// blocks, in V = parallel.virtual_stages chunks of layers/(P*V) blocks; the embedding on the first stage,
+// the head with its own wte copy on the last), a step runs the stage's 1F1B action list, interleaved when
+// V > 1 (parallel/pipeline_schedule.h, src/pipeline_executor.h), the tied wte's
 // gradients are summed over the embedding group (first + last stage) before the norm and the optimizer
 // step, and the loss (computed on the last stage) is summed over the pipeline group so every rank
 // reports it. Data parallelism and ZeRO work per stage: each stage's data group reduces its own tensors.
@@ -76,8 +77,6 @@ class Trainer {
   // Reads micro-batch m of global batch `batch` (this data rank's share) from `source`.
   void read_micro_batch(BatchSource& source, int64_t batch, int m, int32_t* tokens, int32_t* targets);
   bool pipelined() const { return pipeline_size_ > 1; }
-  // The fp32 master parameters the optimizer updates: the model's, or with ZeRO-3 this rank's shard.
-  float* master_params() { return zero3_ ? zero3_->shard() : model_.params(); }
   // checkpoint.load: restores parameters, Adam state, step, tokens and the loader position.
   void resume_from_checkpoint();
 
