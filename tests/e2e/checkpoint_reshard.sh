@@ -46,6 +46,9 @@ for layout in "r111 1 1 1 1" "r412_z2 8 4 1 2" "r124_z3 8 1 2 3" "r211_z0 2 2 1 
   compare full "$1" loss 1e-5
   compare full "$1" grad_norm 1e-4
 done
+# The interleaved schedule: pipeline 2 with 2 virtual stages per rank (chunked partitions).
+train r_vp2 2 1 2 1 --parallel.virtual_stages=2 --checkpoint.load=ck/step_00000005
+compare full r_vp2 loss 1e-5
 # The (4, 1, 2) run's own step-7 checkpoint, resumed on one rank: a checkpoint written in another layout
 # holds the same model and optimizer state.
 train back 1 1 1 1 --checkpoint.load=r412_z2.ck/step_00000007
