@@ -7,7 +7,9 @@
 // final parameters, reassembled from every stage and tensor slice, within 1e-5 absolute; replicated
 // tensors (LayerNorms, row-parallel biases, wpe, whose gradients sequence parallelism computes from partial
 // rows) must be bit-identical on every tensor rank. A recompute run must be bit-identical to the same
-// layout without recompute. The activation memory of a sequence-parallel model is the closed form below
+// layout without recompute. The bytes each step moves on the tensor and pipeline groups are checked in
+// closed form (all-gathers and reduce-scatters instead of all-reduces; 1/T of the activations between
+// stages). The activation memory of a sequence-parallel model is the closed form below
 // (the replicated (BT,C) activations shrink by T). A layout whose size differs from the world size is
 // skipped (ctest runs this executable on 1, 2, 4 and 8 ranks).
 #include <gtest/gtest.h>
@@ -78,6 +80,29 @@ TEST_P(SequenceParallelTraining, MatchesSingleRank) {
 
   test::expect_matches_single_rank(par, reassemble(cfg, groups, par.params), ref);
   if (l.data > 1) test::expect_equal_to_data_replica0(groups, par.params);
+
+  // Bytes per step, in closed form (payload as Communicator counts it: an all-gather or a reduce-scatter
+  // of a (BT,C) matrix counts all of it, F bytes; an all-reduce its buffer). Tensor group, per
+  // micro-batch and block: the forward all-gathers ln1 and ln2 and reduce-scatters attn_proj and fc_proj
+  // (4F); the backward all-gathers dres twice and ln2 and ln1 again, reduce-scatters the two
+  // column-parallel input gradients (6F) and sums the LayerNorm gradients (4C floats); full recompute
+  // runs the forward's 4F again. The embedding reduce-scatters its output and all-gathers its gradient
+  // (2F); the head all-gathers lnf and reduce-scatters its input gradient (2F), all-reduces the
+  // cross-entropy's row max and two row statistics (3BT floats) and the final LayerNorm's gradients
+  // (2C floats). The step adds the gradient norm's partial sum over the tensor slices (a double).
+  // Pipeline group: each micro-batch's activation and gradient cross the stage boundary as this
+  // rank's rows only (F/T each way), plus the loss and gradient-norm doubles.
+  const ModelPartition part = test::stage_partition(cfg, topo.pp_rank(), topo.tp_rank());
+  const uint64_t micro = cfg.train.global_batch / (cfg.train.micro_batch * l.data);
+  const uint64_t bt = static_cast<uint64_t>(cfg.train.micro_batch) * cfg.model.seq_len, c = cfg.model.hidden;
+  const uint64_t f = 4 * bt * c;
+  const uint64_t per_block = 10 * f + 16 * c + (std::string(l.recompute) == "full" ? 4 * f : 0);
+  const uint64_t per_micro = part.num_layers * per_block + (part.has_embedding ? 2 * f : 0) +
+                             (part.has_head ? 2 * f + 12 * bt + 8 * c : 0);
+  EXPECT_EQ(par.comm_by_group.tensor, micro * per_micro + sizeof(double)) << "rank " << rank;
+  if (l.pipeline == 2) {
+    EXPECT_EQ(par.comm_by_group.pipeline, 2 * micro * f / l.tensor + 2 * sizeof(double)) << "rank " << rank;
+  }
   if (std::string(l.recompute) != "none") {
     // Recompute repeats the same kernels and collectives on the same inputs: bit-identical to none.
     Config none_cfg = cfg;
