@@ -1,6 +1,8 @@
-// Sequence-parallel row collectives (parallel/sequence_parallel.h) on every tensor group of every layout:
-// gather_rows puts each rank's rows at its contiguous block of the full matrix, scatter_sum_rows leaves
-// this rank's rows of the sum, both also in place; rows that do not split evenly are refused.
+// Sequence-parallel row collectives (parallel/sequence_parallel.h) on the tensor groups of every tensor
+// size that divides the world (order tp,dp,pp; the group construction itself is tested over every order in
+// test_collectives.cpp): gather_rows puts each rank's rows at its contiguous block of the full matrix,
+// scatter_sum_rows leaves this rank's rows of the sum, both also in place; rows that do not split evenly
+// are refused.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -17,12 +19,24 @@ namespace {
 
 constexpr std::size_t kWidth = 5;
 
+// Calls f(tensor group) for every tensor size dividing the world.
+template <class F>
+void for_each_tensor_group(F&& f) {
+  const int n = test::world_size();
+  for (int tp = 1; tp <= n; ++tp) {
+    if (n % tp != 0) continue;
+    const Topology topology(n, test::world_rank(), tp, 1, "tp,dp,pp");
+    SCOPED_TRACE(topology.describe());
+    const ParallelGroups groups = make_mpi_groups(topology);
+    f(groups.tensor());
+  }
+}
+
 // Element (row, col) of the full matrix.
 float value(std::size_t row, std::size_t col) { return static_cast<float>(row * 100 + col); }
 
 TEST(SequenceParallelRows, GatherPutsEachRankAtItsContiguousRows) {
-  test::for_each_layout([](const ParallelGroups& groups) {
-    Communicator& tensor = groups.tensor();
+  for_each_tensor_group([](Communicator& tensor) {
     const RowSplit split = row_split(tensor, 3 * static_cast<std::size_t>(tensor.size()), kWidth);
     ASSERT_EQ(split.local_rows(), 3u);
     EXPECT_EQ(split.first_row(), 3u * tensor.rank());
@@ -42,8 +56,7 @@ TEST(SequenceParallelRows, GatherPutsEachRankAtItsContiguousRows) {
 }
 
 TEST(SequenceParallelRows, ScatterSumLeavesThisRanksRowsOfTheSum) {
-  test::for_each_layout([](const ParallelGroups& groups) {
-    Communicator& tensor = groups.tensor();
+  for_each_tensor_group([](Communicator& tensor) {
     const int n = tensor.size();
     const RowSplit split = row_split(tensor, 2 * static_cast<std::size_t>(n), kWidth);
     // Rank t contributes (t + 1) * value: the sum is n(n+1)/2 * value, exact in float.
@@ -64,8 +77,7 @@ TEST(SequenceParallelRows, ScatterSumLeavesThisRanksRowsOfTheSum) {
 }
 
 TEST(SequenceParallelRows, RowsThatDoNotSplitEvenlyAreRefused) {
-  test::for_each_layout([](const ParallelGroups& groups) {
-    Communicator& tensor = groups.tensor();
+  for_each_tensor_group([](Communicator& tensor) {
     if (tensor.size() == 1) return;
     try {
       row_split(tensor, 2 * static_cast<std::size_t>(tensor.size()) + 1, kWidth);
