@@ -5,7 +5,7 @@
 // itself. Per-step losses must agree within 1e-5 relative, gradient norms within 1e-4 relative, and the
 // final parameters, reassembled from the tensor ranks' slices with ParamLayout::full_index, within 1e-5
 // absolute; replicated tensors must be bit-identical on every tensor rank. A layout whose size differs
-// from the world size is skipped (ctest runs this executable on 1, 2, 4 and 8 ranks).
+// from the world size is skipped (ctest runs this executable on 1, 2 and 4 ranks).
 #include <gtest/gtest.h>
 #include <mpi.h>
 
