@@ -1,7 +1,7 @@
 // Sequence-parallel training equals single-rank training (Megatron sequence parallelism, src/gpt_model.h and
 // parallel/sequence_parallel.h): tensor 2 (2 ranks), tensor 4 (4 ranks, 8 rows each), tensor 2 x pipeline 2
-// (4 ranks) and tensor 2 x pipeline 2 x data 2 with ZeRO-2 and with ZeRO-3 (8 ranks), each also with full
-// or selective recompute, train 10 steps of a small model with parallel.sequence_parallel on the same samples with the
+// (4 ranks, also interleaved with 2 virtual stages) and tensor 2 x pipeline 2 x data 2 with ZeRO-2 and with
+// ZeRO-3 (8 ranks), each also with full or selective recompute, train 10 steps of a small model with parallel.sequence_parallel on the same samples with the
 // same seed as the single-rank run, which every rank computes itself. Per-step losses must agree within
 // 1e-5 relative, gradient norms within 1e-4 relative, the validation loss within 1e-5 relative, and the
 // final parameters, reassembled from every stage and tensor slice, within 1e-5 absolute; replicated
@@ -34,17 +34,19 @@ using test::train_steps;
 struct SpLayout {
   int tensor, pipeline, data, zero_stage;
   const char* recompute;
+  int virtual_stages = 1;  // > 1: the interleaved schedule, one block per chunk
 };
 void PrintTo(const SpLayout& l, std::ostream* os) {
   *os << "tensor " << l.tensor << " x pipeline " << l.pipeline << " x data " << l.data << ", ZeRO " << l.zero_stage
-      << ", sequence parallel, recompute " << l.recompute;
+      << ", virtual stages " << l.virtual_stages << ", sequence parallel, recompute " << l.recompute;
 }
 
 Config sp_config(const SpLayout& l) {
   Config c;
-  c.model = {2, 32, 4, 16, 61};  // 2 layers: one block per stage with pipeline 2
+  c.model = {2 * l.virtual_stages, 32, 4, 16, 61};  // one block per stage (chunk) with pipeline 2
   c.parallel.tensor = l.tensor;  // the single-rank reference pads its vocabulary alike (no effect on results)
   c.parallel.pipeline = l.pipeline;
+  c.parallel.virtual_stages = l.virtual_stages;
   c.parallel.zero_stage = l.zero_stage;
   c.parallel.sequence_parallel = true;
   c.train.recompute = l.recompute;
@@ -72,6 +74,7 @@ TEST_P(SequenceParallelTraining, MatchesSingleRank) {
   Config ref_cfg = cfg;
   ref_cfg.train.recompute = "none";
   ref_cfg.parallel.pipeline = 1;
+  ref_cfg.parallel.virtual_stages = 1;
   ref_cfg.parallel.sequence_parallel = false;
   const TrainRun ref = train_steps(ref_cfg, nullptr);
   const Topology topo(world, rank, l.tensor, l.pipeline, "tp,dp,pp");
@@ -97,11 +100,13 @@ TEST_P(SequenceParallelTraining, MatchesSingleRank) {
   const uint64_t bt = static_cast<uint64_t>(cfg.train.micro_batch) * cfg.model.seq_len, c = cfg.model.hidden;
   const uint64_t f = 4 * bt * c;
   const uint64_t per_block = 10 * f + 16 * c + (std::string(l.recompute) == "full" ? 4 * f : 0);
-  const uint64_t per_micro = part.num_layers * per_block + (part.has_embedding ? 2 * f : 0) +
+  const uint64_t per_micro = part.local_layers() * per_block + (part.has_embedding ? 2 * f : 0) +
                              (part.has_head ? 2 * f + 12 * bt + 8 * c : 0);
   EXPECT_EQ(par.comm_by_group.tensor, micro * per_micro + sizeof(double)) << "rank " << rank;
   if (l.pipeline == 2) {
-    EXPECT_EQ(par.comm_by_group.pipeline, 2 * micro * f / l.tensor + 2 * sizeof(double)) << "rank " << rank;
+    // 2V - 1 boundaries per micro-batch on each stage (V chunks), crossed forward and backward.
+    const uint64_t crossings = 2 * (2 * l.virtual_stages - 1);
+    EXPECT_EQ(par.comm_by_group.pipeline, crossings * micro * f / l.tensor + 2 * sizeof(double)) << "rank " << rank;
   }
   if (std::string(l.recompute) != "none") {
     // Recompute repeats the same kernels and collectives on the same inputs: bit-identical to none.
@@ -118,13 +123,15 @@ TEST_P(SequenceParallelTraining, MatchesSingleRank) {
 std::string layout_name(const ::testing::TestParamInfo<SpLayout>& p) {
   const SpLayout& l = p.param;
   return "tp" + std::to_string(l.tensor) + "_pp" + std::to_string(l.pipeline) + "_dp" + std::to_string(l.data) +
-         "_zero" + std::to_string(l.zero_stage) + "_sp_recompute_" + l.recompute;
+         (l.virtual_stages > 1 ? "_vp" + std::to_string(l.virtual_stages) : std::string()) + "_zero" +
+         std::to_string(l.zero_stage) + "_sp_recompute_" + l.recompute;
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, SequenceParallelTraining,
                          ::testing::Values(SpLayout{2, 1, 1, 1, "none"}, SpLayout{2, 1, 1, 1, "full"},
                                            SpLayout{2, 1, 1, 0, "selective"}, SpLayout{4, 1, 1, 1, "none"},
-                                           SpLayout{2, 2, 1, 1, "none"}, SpLayout{2, 2, 1, 1, "full"}),
+                                           SpLayout{2, 2, 1, 1, "none"}, SpLayout{2, 2, 1, 1, "full"},
+                                           SpLayout{2, 2, 1, 1, "none", 2}),
                          layout_name);
 // ctest's 8-rank entry runs only suites with EightRanks in their name.
 INSTANTIATE_TEST_SUITE_P(EightRanks, SequenceParallelTraining,
