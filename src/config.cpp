@@ -173,6 +173,12 @@ void validate_config(const Config& c, int world_size) {
   require(m.layers % (p.pipeline * p.virtual_stages) == 0, "parallel.pipeline",
           "parallel.pipeline * parallel.virtual_stages = " + std::to_string(p.pipeline * p.virtual_stages) +
               " must divide model.layers (" + std::to_string(m.layers) + ")");
+  // Sequence parallelism splits each micro-batch's B*T rows evenly over the tensor ranks. On one tensor
+  // rank there is nothing to split and the key has no effect (as in Megatron-LM).
+  require(!p.sequence_parallel || (static_cast<int64_t>(c.train.micro_batch) * m.seq_len) % p.tensor == 0,
+          "parallel.sequence_parallel",
+          "needs train.micro_batch * model.seq_len = " + std::to_string(c.train.micro_batch) + " * " +
+              std::to_string(m.seq_len) + " divisible by parallel.tensor = " + std::to_string(p.tensor));
   require(p.zero_stage >= 0 && p.zero_stage <= 3, "parallel.zero_stage",
           "must be 0, 1, 2 or 3, found " + std::to_string(p.zero_stage));
   {
@@ -234,7 +240,6 @@ void validate_config(const Config& c, int world_size) {
   const std::string later =
       " is not implemented in this build yet (tensor, pipeline (1F1B and interleaved 1F1B) and data parallelism with "
       "ZeRO 0/1/2/3 on CPU ranks)";
-  require(!p.sequence_parallel, "parallel.sequence_parallel", "sequence parallelism" + later);
   require(t.precision == "fp32", "train.precision", "bf16 needs the CUDA backend, which" + later);
 }
 

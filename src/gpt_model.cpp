@@ -19,13 +19,14 @@ Recompute parse_recompute(const std::string& name) {
 }
 
 GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
-                   Recompute recompute, Communicator* tensor, int slots)
+                   Recompute recompute, Communicator* tensor, int slots, bool sequence_parallel)
     : be_(backend),
       tensor_(tensor),
       tp_rank_(partition.tensor_rank),
       tp_size_(partition.tensor_size),
       c_local_(shape.hidden / std::max(partition.tensor_size, 1)),
       heads_local_(shape.heads / std::max(partition.tensor_size, 1)),
+      sp_(sequence_parallel && partition.tensor_size > 1),
       shape_(shape),
       layout_(shape, partition),
       b_(micro_batch),
@@ -37,6 +38,8 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   const std::size_t c = shape_.hidden;
   const std::size_t cl = c_local_;  // local width of the column-parallel outputs: C/T
   const std::size_t bnt = static_cast<std::size_t>(b_) * heads_local_ * shape_.seq_len;
+  rows_ = sp_ ? row_split(*tensor_, bt, c) : RowSplit{bt, c};
+  const std::size_t r = rows_.local_rows();  // rows of the residual stream and LayerNorms held here
   params_ = DeviceBuffer<float>(be_, layout_.total());
   grads_ = DeviceBuffer<float>(be_, layout_.total());
   grads_.zero();
@@ -51,7 +54,7 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   x_.resize(slots);
   for (int s = 0; s < slots; ++s) {
     tokens_.emplace_back(be_, bt);
-    for (int l = 0; l <= nl; ++l) x_[s].emplace_back(be_, bt * c);
+    for (int l = 0; l <= nl; ++l) x_[s].emplace_back(be_, r * c);
   }
   if (recompute_ == Recompute::full) {
     acts_.resize(1);
@@ -63,24 +66,24 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   if (recompute_ != Recompute::none) atty_shared_ = DeviceBuffer<float>(be_, bt * cl);
   for (auto& per_slot : acts_) {
     for (BlockActs& a : per_slot) {
-      a.ln1 = DeviceBuffer<float>(be_, bt * c);
-      a.ln1_mean = DeviceBuffer<float>(be_, bt);
-      a.ln1_rstd = DeviceBuffer<float>(be_, bt);
+      a.ln1 = DeviceBuffer<float>(be_, r * c);
+      a.ln1_mean = DeviceBuffer<float>(be_, r);
+      a.ln1_rstd = DeviceBuffer<float>(be_, r);
       a.qkv = DeviceBuffer<float>(be_, bt * 3 * cl);
       if (recompute_ == Recompute::none) a.atty = DeviceBuffer<float>(be_, bt * cl);
       a.lse = DeviceBuffer<float>(be_, bnt);
-      a.x_mid = DeviceBuffer<float>(be_, bt * c);
-      a.ln2 = DeviceBuffer<float>(be_, bt * c);
-      a.ln2_mean = DeviceBuffer<float>(be_, bt);
-      a.ln2_rstd = DeviceBuffer<float>(be_, bt);
+      a.x_mid = DeviceBuffer<float>(be_, r * c);
+      a.ln2 = DeviceBuffer<float>(be_, r * c);
+      a.ln2_mean = DeviceBuffer<float>(be_, r);
+      a.ln2_rstd = DeviceBuffer<float>(be_, r);
       a.fch = DeviceBuffer<float>(be_, bt * 4 * cl);
       a.fch_gelu = DeviceBuffer<float>(be_, bt * 4 * cl);
     }
   }
   if (layout_.partition().has_head) {
     lnf_ = DeviceBuffer<float>(be_, bt * c);
-    lnf_mean_ = DeviceBuffer<float>(be_, bt);
-    lnf_rstd_ = DeviceBuffer<float>(be_, bt);
+    lnf_mean_ = DeviceBuffer<float>(be_, r);
+    lnf_rstd_ = DeviceBuffer<float>(be_, r);
     logits_ = DeviceBuffer<float>(be_, bt * layout_.vocab_slice());
   }
   if (tensor_parallel() && layout_.partition().has_head) {
@@ -89,11 +92,15 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   }
   losses_ = DeviceBuffer<float>(be_, bt);
   loss_sum_ = DeviceBuffer<float>(be_, 1);
-  dres_ = DeviceBuffer<float>(be_, bt * c);
+  dres_ = DeviceBuffer<float>(be_, r * c);
   dln_ = DeviceBuffer<float>(be_, bt * c);
   dqkv_ = DeviceBuffer<float>(be_, bt * 3 * cl);
   datty_ = DeviceBuffer<float>(be_, bt * cl);
   dfch_ = DeviceBuffer<float>(be_, bt * 4 * cl);
+  if (sp_) {
+    full_ = DeviceBuffer<float>(be_, bt * c);
+    ln_grads_ = DeviceBuffer<float>(be_, 4 * c);
+  }
 }
 
 void GptModel::tensor_all_reduce(float* data, std::size_t n, ReduceOp op) {
@@ -102,6 +109,46 @@ void GptModel::tensor_all_reduce(float* data, std::size_t n, ReduceOp op) {
   // backend's device memory is host memory, so finishing the queued ops is all that is needed.
   be_.synchronize();
   tensor_->all_reduce(std::span<float>(data, n), op);
+}
+
+const float* GptModel::gather(const float* local) {
+  if (!sp_) return local;
+  be_.synchronize();  // the communicator reads the rows once the queued kernels wrote them
+  gather_rows(*tensor_, rows_, local, full_.data());
+  return full_.data();
+}
+
+void GptModel::finish_row_parallel(float* out) {
+  if (!sp_) {
+    tensor_all_reduce(out, rows_.full_floats());
+    return;
+  }
+  be_.synchronize();
+  scatter_sum_rows(*tensor_, rows_, full_.data(), out);
+}
+
+float* GptModel::finish_column_grad() {
+  if (!sp_) {
+    tensor_all_reduce(dln_.data(), rows_.full_floats());
+    return dln_.data();
+  }
+  float* mine = dln_.data() + rows_.local_offset();
+  be_.synchronize();
+  scatter_sum_rows(*tensor_, rows_, dln_.data(), mine);  // in place: this rank's rows of dln_
+  return mine;
+}
+
+void GptModel::add_layernorm_grads(std::initializer_list<ParamKind> w, int layer) {
+  if (!sp_) return;
+  const std::size_t c = shape_.hidden;
+  tensor_all_reduce(ln_grads_.data(), 2 * c * w.size());
+  int i = 0;
+  for (ParamKind k : w) {
+    const ParamKind b = static_cast<ParamKind>(static_cast<int>(k) + 1);
+    be_.add(g(k, layer), g(k, layer), ln_grads_.data() + 2 * i * c, c);
+    be_.add(g(b, layer), g(b, layer), ln_grads_.data() + (2 * i + 1) * c, c);
+    ++i;
+  }
 }
 
 std::size_t GptModel::activation_bytes() const {
@@ -116,7 +163,7 @@ std::size_t GptModel::activation_bytes() const {
     }
   }
   for (const auto* buf : {&atty_shared_, &lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &ce_max_, &ce_stats_, &dres_,
-                          &dln_, &dqkv_, &datty_, &dfch_})
+                          &dln_, &dqkv_, &datty_, &dfch_, &full_, &ln_grads_})
     bytes += buf->bytes();
   return bytes;
 }
@@ -273,42 +320,53 @@ void GptModel::embed_forward(int slot) {
   const int bt = b_ * shape_.seq_len;
   // Vocab-parallel: rows of tokens outside this rank's slice are zero; wpe is added on rank 0 only, so the
   // sum over the tensor group is exactly wte[token] + wpe[position] (the other terms are exact zeros).
-  be_.embedding_forward(x_[slot][0].data(), tokens_[slot].data(), p(ParamKind::wte), tp_rank_ == 0 ? p(ParamKind::wpe) : nullptr,
-                        bt, shape_.seq_len, shape_.hidden, layout_.vocab_start(), layout_.vocab_slice());
-  tensor_all_reduce(x_[slot][0].data(), static_cast<std::size_t>(bt) * shape_.hidden);
+  float* x0 = x_[slot][0].data();
+  be_.embedding_forward(row_parallel_out(x0), tokens_[slot].data(), p(ParamKind::wte),
+                        tp_rank_ == 0 ? p(ParamKind::wpe) : nullptr, bt, shape_.seq_len, shape_.hidden,
+                        layout_.vocab_start(), layout_.vocab_slice());
+  finish_row_parallel(x0);
 }
 
 void GptModel::block_forward(int slot, int l, int local, const float* x_in, float* x_out) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
-  const std::size_t btc = static_cast<std::size_t>(bt) * c;
+  const int r = static_cast<int>(rows_.local_rows());  // rows of the residual stream held here
+  const std::size_t rc = rows_.local_floats();
   BlockActs& a = acts(slot, local);
-  // Row-parallel biases are added once: on tensor rank 0, before the all-reduce of the partial sums.
+  // Row-parallel biases are added once: on tensor rank 0, before the sum of the partial sums.
   const bool add_bias = tp_rank_ == 0;
   be_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), x_in, p(ParamKind::ln1_w, l),
-                        p(ParamKind::ln1_b, l), bt, c, kLayerNormEps);
-  be_.matmul_forward(a.qkv.data(), a.ln1.data(), p(ParamKind::qkv_w, l), p(ParamKind::qkv_b, l), bt, c, 3 * cl);
+                        p(ParamKind::ln1_b, l), r, c, kLayerNormEps);
+  be_.matmul_forward(a.qkv.data(), gather(a.ln1.data()), p(ParamKind::qkv_w, l), p(ParamKind::qkv_b, l), bt, c, 3 * cl);
   be_.attention_forward(atty(slot, local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, heads_local_,
                         shape_.head_size());
-  // x_mid = x_in + attn_proj(atty): the projection writes x_mid, then the residual is added in place.
-  be_.matmul_forward(a.x_mid.data(), atty(slot, local), p(ParamKind::attn_proj_w, l),
+  // x_mid = x_in + attn_proj(atty): the projection's summed output lands in x_mid, then the residual is
+  // added in place.
+  be_.matmul_forward(row_parallel_out(a.x_mid.data()), atty(slot, local), p(ParamKind::attn_proj_w, l),
                      add_bias ? p(ParamKind::attn_proj_b, l) : nullptr, bt, cl, c);
-  tensor_all_reduce(a.x_mid.data(), btc);
-  be_.add(a.x_mid.data(), a.x_mid.data(), x_in, btc);
+  finish_row_parallel(a.x_mid.data());
+  be_.add(a.x_mid.data(), a.x_mid.data(), x_in, rc);
   be_.layernorm_forward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x_mid.data(), p(ParamKind::ln2_w, l),
-                        p(ParamKind::ln2_b, l), bt, c, kLayerNormEps);
-  be_.matmul_forward(a.fch.data(), a.ln2.data(), p(ParamKind::fc_w, l), p(ParamKind::fc_b, l), bt, c, 4 * cl);
+                        p(ParamKind::ln2_b, l), r, c, kLayerNormEps);
+  be_.matmul_forward(a.fch.data(), gather(a.ln2.data()), p(ParamKind::fc_w, l), p(ParamKind::fc_b, l), bt, c, 4 * cl);
   be_.gelu_forward(a.fch_gelu.data(), a.fch.data(), static_cast<std::size_t>(bt) * 4 * cl);
-  be_.matmul_forward(x_out, a.fch_gelu.data(), p(ParamKind::fc_proj_w, l),
+  be_.matmul_forward(row_parallel_out(x_out), a.fch_gelu.data(), p(ParamKind::fc_proj_w, l),
                      add_bias ? p(ParamKind::fc_proj_b, l) : nullptr, bt, 4 * cl, c);
-  tensor_all_reduce(x_out, btc);
-  be_.add(x_out, x_out, a.x_mid.data(), btc);
+  finish_row_parallel(x_out);
+  be_.add(x_out, x_out, a.x_mid.data(), rc);
 }
 
 double GptModel::head_forward(int slot, bool backward, float dloss) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, vs = layout_.vocab_slice();
   const float* x_last = x_[slot].back().data();
-  be_.layernorm_forward(lnf_.data(), lnf_mean_.data(), lnf_rstd_.data(), x_last, p(ParamKind::lnf_w),
-                        p(ParamKind::lnf_b), bt, c, kLayerNormEps);
+  // The final LayerNorm writes this rank's rows of lnf_; with sequence parallelism the others are
+  // gathered in place (lnf_ is kept whole for the output projection's weight gradient).
+  float* lnf_mine = lnf_.data() + (sp_ ? rows_.local_offset() : 0);
+  be_.layernorm_forward(lnf_mine, lnf_mean_.data(), lnf_rstd_.data(), x_last, p(ParamKind::lnf_w),
+                        p(ParamKind::lnf_b), static_cast<int>(rows_.local_rows()), c, kLayerNormEps);
+  if (sp_) {
+    be_.synchronize();
+    gather_rows(*tensor_, rows_, lnf_mine, lnf_.data());
+  }
   be_.matmul_forward(logits_.data(), lnf_.data(), p(ParamKind::wte), nullptr, bt, c, vs);
   float* dlogits = backward ? logits_.data() : nullptr;
   if (!tensor_parallel()) {
@@ -338,15 +396,18 @@ void GptModel::head_backward(int slot) {
   // logits_ now holds dlogits (the cross-entropy wrote them in place).
   be_.matmul_backward(dln_.data(), g(ParamKind::wte), nullptr, logits_.data(), lnf_.data(), p(ParamKind::wte), bt, c,
                       vs);
-  tensor_all_reduce(dln_.data(), static_cast<std::size_t>(bt) * c);  // partial over the vocabulary slices
+  const float* dln = finish_column_grad();  // partial over the vocabulary slices
   dres_.zero();
-  be_.layernorm_backward(dres_.data(), g(ParamKind::lnf_w), g(ParamKind::lnf_b), dln_.data(), x_[slot].back().data(),
-                         p(ParamKind::lnf_w), lnf_mean_.data(), lnf_rstd_.data(), bt, c);
+  if (sp_) ln_grads_.zero();
+  be_.layernorm_backward(dres_.data(), ln_dw(0, ParamKind::lnf_w, -1), ln_db(0, ParamKind::lnf_w, -1), dln,
+                         x_[slot].back().data(), p(ParamKind::lnf_w), lnf_mean_.data(), lnf_rstd_.data(),
+                         static_cast<int>(rows_.local_rows()), c);
+  add_layernorm_grads({ParamKind::lnf_w}, -1);
 }
 
 void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
-  const std::size_t btc = static_cast<std::size_t>(bt) * c;
+  const int r = static_cast<int>(rows_.local_rows());
   if (recompute_ == Recompute::full) {
     // Rebuild this block's activations from its kept input; x_[local + 1] is rewritten with the same
     // values (deterministic kernels) and is no longer needed by the backward of the blocks above.
@@ -357,34 +418,37 @@ void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
                           shape_.head_size());
   }
   BlockActs& a = acts(slot, local);
-  // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out (replicated), so the
-  // row-parallel fc_proj needs no communication and its replicated bias gets the full column sums of dres.
-  be_.matmul_backward(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l), dres_.data(),
+  if (sp_) ln_grads_.zero();
+  // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out, whole (gathered with
+  // sequence parallelism) and replicated, so the row-parallel fc_proj needs no other communication and
+  // its replicated bias gets the full column sums of dres.
+  be_.matmul_backward(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l), gather(dres_.data()),
                       a.fch_gelu.data(), p(ParamKind::fc_proj_w, l), bt, 4 * cl, c);
   be_.gelu_backward(dfch_.data(), a.fch.data(), dfch_.data(), static_cast<std::size_t>(bt) * 4 * cl);
-  be_.matmul_backward(dln_.data(), g(ParamKind::fc_w, l), g(ParamKind::fc_b, l), dfch_.data(), a.ln2.data(),
+  be_.matmul_backward(dln_.data(), g(ParamKind::fc_w, l), g(ParamKind::fc_b, l), dfch_.data(), gather(a.ln2.data()),
                       p(ParamKind::fc_w, l), bt, c, 4 * cl);
-  tensor_all_reduce(dln_.data(), btc);  // column-parallel fc: each rank's dln covers its 4C/T outputs
-  be_.layernorm_backward(dres_.data(), g(ParamKind::ln2_w, l), g(ParamKind::ln2_b, l), dln_.data(), a.x_mid.data(),
-                         p(ParamKind::ln2_w, l), a.ln2_mean.data(), a.ln2_rstd.data(), bt, c);
+  const float* dln2 = finish_column_grad();  // column-parallel fc: each rank's dln covers its 4C/T outputs
+  be_.layernorm_backward(dres_.data(), ln_dw(0, ParamKind::ln2_w, l), ln_db(0, ParamKind::ln2_w, l), dln2,
+                         a.x_mid.data(), p(ParamKind::ln2_w, l), a.ln2_mean.data(), a.ln2_rstd.data(), r, c);
   // Attention branch: x_mid = x_in + attn_proj(attention(qkv(ln1(x_in)))); dres now holds dL/dx_mid.
-  be_.matmul_backward(datty_.data(), g(ParamKind::attn_proj_w, l), g(ParamKind::attn_proj_b, l), dres_.data(),
+  be_.matmul_backward(datty_.data(), g(ParamKind::attn_proj_w, l), g(ParamKind::attn_proj_b, l), gather(dres_.data()),
                       atty(slot, local), p(ParamKind::attn_proj_w, l), bt, cl, c);
   be_.attention_backward(dqkv_.data(), datty_.data(), atty(slot, local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len,
                          heads_local_, shape_.head_size());
-  be_.matmul_backward(dln_.data(), g(ParamKind::qkv_w, l), g(ParamKind::qkv_b, l), dqkv_.data(), a.ln1.data(),
+  be_.matmul_backward(dln_.data(), g(ParamKind::qkv_w, l), g(ParamKind::qkv_b, l), dqkv_.data(), gather(a.ln1.data()),
                       p(ParamKind::qkv_w, l), bt, c, 3 * cl);
-  tensor_all_reduce(dln_.data(), btc);  // column-parallel qkv: partial over the local heads
-  be_.layernorm_backward(dres_.data(), g(ParamKind::ln1_w, l), g(ParamKind::ln1_b, l), dln_.data(), x_in,
-                         p(ParamKind::ln1_w, l), a.ln1_mean.data(), a.ln1_rstd.data(), bt, c);
+  const float* dln1 = finish_column_grad();  // column-parallel qkv: partial over the local heads
+  be_.layernorm_backward(dres_.data(), ln_dw(1, ParamKind::ln1_w, l), ln_db(1, ParamKind::ln1_w, l), dln1, x_in,
+                         p(ParamKind::ln1_w, l), a.ln1_mean.data(), a.ln1_rstd.data(), r, c);
+  add_layernorm_grads({ParamKind::ln2_w, ParamKind::ln1_w}, l);
 }
 
 void GptModel::embed_backward(int slot) {
   const int bt = b_ * shape_.seq_len;
-  // dres is replicated: every tensor rank computes the same (full) wpe gradient, and scatters into its own
-  // vocabulary rows of wte only.
-  be_.embedding_backward(g(ParamKind::wte), g(ParamKind::wpe), dres_.data(), tokens_[slot].data(), bt, shape_.seq_len,
-                         shape_.hidden, layout_.vocab_start(), layout_.vocab_slice());
+  // dres (gathered with sequence parallelism) is whole and replicated: every tensor rank computes the same
+  // (full) wpe gradient, and scatters into its own vocabulary rows of wte only.
+  be_.embedding_backward(g(ParamKind::wte), g(ParamKind::wpe), gather(dres_.data()), tokens_[slot].data(), bt,
+                         shape_.seq_len, shape_.hidden, layout_.vocab_start(), layout_.vocab_slice());
 }
 
 }  // namespace strata

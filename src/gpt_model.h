@@ -26,15 +26,35 @@
 // parameters: LayerNorms (from the replicated dln and x), the row-parallel biases (column sums of the
 // replicated dres), wpe (from dres). The tied wte slice sums the output projection's and the
 // embedding's gradient locally: both concern this rank's vocabulary rows.
+//
+// Sequence parallelism (Korthikanti et al. 2022, arXiv 2205.05198; sequence_parallel with T > 1): the
+// residual stream x, its gradient dres, every LayerNorm and the bias+residual adds hold only this rank's
+// contiguous 1/T of the B*T rows (rows [t*BT/T, (t+1)*BT/T) of the micro-batch's sequences laid end to
+// end; parallel/sequence_parallel.h). Each all-reduce above becomes half of one: the LayerNorm output is
+// all-gathered along the rows before the column-parallel qkv, fc and output projection (gather_rows),
+// and the partial sums of the row-parallel attn_proj and fc_proj and of the vocab-parallel embedding are
+// reduce-scattered into the rank's rows (scatter_sum_rows). Backward mirrors it: the column-parallel
+// input gradients are reduce-scattered, the residual gradient is all-gathered before the row-parallel
+// matmuls and the embedding backward. Only the rank's rows of ln1/ln2 are kept; the backward gathers
+// them again (one extra all-gather per column-parallel matmul, as Megatron does), so the per-block
+// activations that were replicated (x, ln1, x_mid, ln2 and the LayerNorm statistics) shrink by T.
+// Gradients stay as without it: row-parallel bias, wpe and wte come from the gathered (full) residual
+// gradient, and the LayerNorm weight and bias gradients, partial over the rank's rows, are summed over
+// the tensor group per micro-batch (one all-reduce of 4C floats per block, 2C for the final LayerNorm)
+// before they are added, so every replicated gradient is identical on every tensor rank and the
+// trainer's norm and data-parallel rules are unchanged. With T == 1 the flag has no effect (Megatron
+// likewise turns it off). Pipeline stages exchange only the rank's rows (stage_activation_floats()).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "kernels/backend.h"
 #include "parallel/communicator.h"
+#include "parallel/sequence_parallel.h"
 #include "src/gpt_shape.h"
 #include "src/param_layout.h"
 
@@ -54,8 +74,11 @@ class GptModel {
   // micro_batch: B of every forward/backward (activations are sized for it). tensor: the tensor-parallel
   // group, required when partition.tensor_size > 1 (its size and rank must match the partition's).
   // slots: chunk-micro-batches whose activations are kept at once (pipeline stages; 1 otherwise).
+  // sequence_parallel: split the residual stream's rows over the tensor group (see the top of this file;
+  // B*T must then be a multiple of T); ignored on one tensor rank.
   GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
-           Recompute recompute = Recompute::none, Communicator* tensor = nullptr, int slots = 1);
+           Recompute recompute = Recompute::none, Communicator* tensor = nullptr, int slots = 1,
+           bool sequence_parallel = false);
 
   const GptShape& shape() const { return shape_; }
   const ParamLayout& layout() const { return layout_; }
@@ -88,11 +111,13 @@ class GptModel {
   // gradient, another from output_grad() (filled by the receive). Afterwards input_grad() holds the
   // gradient of the chunk's input, for the previous virtual stage (until the next backward_stage).
   void backward_stage(int chunk, int slot);
-  float* stage_input(int slot) { return x_[slot].front().data(); }         // (BT,C) input of the chunk's first block
-  const float* stage_output(int slot) { return x_[slot].back().data(); }   // (BT,C) output of the chunk's last block
-  float* output_grad() { return dres_.data(); }                            // (BT,C)
-  const float* input_grad() { return dres_.data(); }                       // (BT,C)
-  std::size_t stage_activation_floats() const { return static_cast<std::size_t>(b_) * shape_.seq_len * shape_.hidden; }
+  // Chunk boundaries hold this rank's rows: (BT,C), or (BT/T,C) with sequence parallelism.
+  float* stage_input(int slot) { return x_[slot].front().data(); }         // input of the chunk's first block
+  const float* stage_output(int slot) { return x_[slot].back().data(); }   // output of the chunk's last block
+  float* output_grad() { return dres_.data(); }
+  const float* input_grad() { return dres_.data(); }
+  std::size_t stage_activation_floats() const { return rows_.local_floats(); }
+  bool sequence_parallel() const { return sp_; }
 
   // Called during backward, on the last use of each gradient range (ParamLayout::Range): the head, each
   // block from last to first, then the embedding. Data parallelism starts its bucket reductions here
@@ -131,12 +156,13 @@ class GptModel {
   void set_grad_sink(GradSink sink);
 
  private:
+  // R = this rank's rows: BT, or BT/T with sequence parallelism.
   struct BlockActs {
-    DeviceBuffer<float> ln1, ln1_mean, ln1_rstd;  // (BT,C), (BT), (BT)
+    DeviceBuffer<float> ln1, ln1_mean, ln1_rstd;  // (R,C), (R), (R)
     DeviceBuffer<float> qkv;                      // (BT,3C/T)
     DeviceBuffer<float> atty, lse;                // (BT,C/T), (B,NH/T,T)
-    DeviceBuffer<float> x_mid;                    // (BT,C) residual after attention
-    DeviceBuffer<float> ln2, ln2_mean, ln2_rstd;  // (BT,C), (BT), (BT)
+    DeviceBuffer<float> x_mid;                    // (R,C) residual after attention
+    DeviceBuffer<float> ln2, ln2_mean, ln2_rstd;  // (R,C), (R), (R)
     DeviceBuffer<float> fch, fch_gelu;            // (BT,4C/T) each
   };
 
@@ -170,6 +196,26 @@ class GptModel {
   void tensor_all_reduce(float* data, std::size_t n, ReduceOp op = ReduceOp::sum);
   bool tensor_parallel() const { return tp_size_ > 1; }
 
+  // ---- the tensor-parallel boundaries, with or without sequence parallelism ----
+  // All rows of the (R,C) matrix `local`: all-gathered into full_ (sequence parallel), else local itself.
+  const float* gather(const float* local);
+  // Where a row-parallel matmul (or the vocab-parallel embedding) writes its partial sums over all BT
+  // rows: full_ (sequence parallel), else `out` itself; finish_row_parallel(out) then leaves this rank's
+  // rows of their sum in out (reduce-scatter, or all-reduce in place).
+  float* row_parallel_out(float* out) { return sp_ ? full_.data() : out; }
+  void finish_row_parallel(float* out);
+  // dln_ (BT,C) holds a column-parallel matmul's partial input gradient: sums it over the group and
+  // returns this rank's (R,C) rows of the sum (reduce-scatter in place, or all-reduce).
+  float* finish_column_grad();
+  // LayerNorm weight/bias gradients: the gradients themselves, or with sequence parallelism (partial
+  // over this rank's rows) slot i of the scratch ln_grads_, which add_layernorm_grads sums over the
+  // tensor group and adds to the gradients of the LayerNorms `w` (weight kinds, bias kind = w + 1).
+  float* ln_dw(int i, ParamKind w, int layer) { return sp_ ? ln_grads_.data() + 2 * i * shape_.hidden : g(w, layer); }
+  float* ln_db(int i, ParamKind w, int layer) {
+    return sp_ ? ln_grads_.data() + (2 * i + 1) * shape_.hidden : g(static_cast<ParamKind>(static_cast<int>(w) + 1), layer);
+  }
+  void add_layernorm_grads(std::initializer_list<ParamKind> w, int layer);
+
   // Makes range i's parameters readable through p() until done_params(i) (no-op without a source or
   // for an empty range).
   void use_params(int range, int next);
@@ -186,10 +232,12 @@ class GptModel {
   Communicator* tensor_;
   int tp_rank_, tp_size_;
   int c_local_, heads_local_;  // C/T and NH/T
+  bool sp_;                    // sequence parallel (and T > 1)
   GradsReady grads_ready_;
   GptShape shape_;
   ParamLayout layout_;
   int b_;
+  RowSplit rows_;  // the (BT,C) residual rows over the tensor group; all of them without sequence parallelism
   DeviceBuffer<float> params_, grads_;
   ParamSource source_;
   std::vector<const float*> range_params_;  // [range] its parameters (null: not acquired from the source)
@@ -207,11 +255,13 @@ class GptModel {
   std::vector<std::vector<BlockActs>> acts_;
   int head_slot_ = -1;                                 // slot whose logits' gradient logits_ holds
   DeviceBuffer<float> atty_shared_;                    // (BT,C) attention output when recomputed
-  DeviceBuffer<float> lnf_, lnf_mean_, lnf_rstd_;      // (BT,C), (BT), (BT)
+  DeviceBuffer<float> lnf_, lnf_mean_, lnf_rstd_;      // (BT,C) all rows (gathered), (R), (R)
   DeviceBuffer<float> logits_;                         // (BT,Vp/T); holds dlogits after a backward pass
   DeviceBuffer<float> losses_, loss_sum_;              // (BT), (1)
   DeviceBuffer<float> ce_max_, ce_stats_;              // vocab-parallel CE: (BT) maxes, (2,BT) sumexp | target
-  DeviceBuffer<float> dres_, dln_, dqkv_, datty_, dfch_;  // backward scratch
+  DeviceBuffer<float> dres_, dln_, dqkv_, datty_, dfch_;  // backward scratch: (R,C), (BT,C), ...
+  DeviceBuffer<float> full_;      // sequence parallel: (BT,C) gathered rows or row-parallel partial sums
+  DeviceBuffer<float> ln_grads_;  // sequence parallel: (4,C) partial LayerNorm gradients of one backward
 };
 
 }  // namespace strata

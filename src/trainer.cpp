@@ -56,7 +56,8 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
       train_(std::move(train)),
       valid_(std::move(valid)),
       model_(backend, cfg.shape(), model_partition(cfg, groups), cfg.train.micro_batch,
-             parse_recompute(cfg.train.recompute), tensor_group(groups), activation_slots(cfg, groups)),
+             parse_recompute(cfg.train.recompute), tensor_group(groups), activation_slots(cfg, groups),
+             cfg.parallel.sequence_parallel),
       groups_(groups),
       peak_flops_(peak_flops),
       flops_per_token_(gpt_flops_per_token(cfg.shape())) {

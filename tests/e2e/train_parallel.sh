@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # train_parallel.sh — strata-train under mpirun, as a user launches it, in parallel layouts (data 2 with
-# ZeRO 0, 1 and 2, data 4 with ZeRO 1 and 3, tensor 2, pipeline 2, and the 8-rank tensor 2 x pipeline 2 x
-# data 2 ZeRO 1 of the quick start; and, on a 4-layer model, the interleaved pipeline 2 x virtual stages 2)
+# ZeRO 0, 1 and 2, data 4 with ZeRO 1 and 3, tensor 2, pipeline 2, the 8-rank tensor 2 x pipeline 2 x
+# data 2 ZeRO 1 of the quick start, with --parallel.sequence_parallel=true tensor 2 and tensor 2 x
+# pipeline 2 x data 2 ZeRO 2; and, on a 4-layer model, the interleaved pipeline 2 x virtual stages 2)
 # gives per-step losses within 1e-5 relative and gradient norms within 1e-4 of the single-rank run on the
 # same shards, seed and global batch, and reports its layout (ZeRO-3: also that its parameter memory is
 # reported as the shard plus the gather buffers; interleaved: the chunk-micro-batches in flight). An
 # interleaved layout whose micro-batches per step are not a multiple of the pipeline is refused with
-# exit 2 on every rank, naming parallel.virtual_stages.
+# exit 2 on every rank, naming parallel.virtual_stages. Sequence parallelism on one rank is accepted,
+# reported as off and changes nothing.
 set -euo pipefail
 
 BIN="${STRATA_BIN:?}"
@@ -37,16 +39,22 @@ compare() {  # compare NAME FIELD RTOL [REFERENCE RUN, default single]
 }
 run single 1 1 1 1
 for layout in "dp2_zero0 2 1 1 0" "dp2_zero1 2 1 1 1" "dp2_zero2 2 1 1 2" "dp4_zero1 4 1 1 1" "dp4_zero3 4 1 1 3" \
-              "tp2 2 2 1 1" "pp2 2 1 2 1" "tp2_pp2_dp2_zero1 8 2 2 1"; do
+              "tp2 2 2 1 1" "pp2 2 1 2 1" "tp2_pp2_dp2_zero1 8 2 2 1" "tp2_sp 2 2 1 1 --parallel.sequence_parallel=true" \
+              "tp2_pp2_dp2_zero2_sp 8 2 2 2 --parallel.sequence_parallel=true"; do
   set -- $layout
-  run "$1" "$2" "$3" "$4" "$5"
+  run "$@"
   compare "$1" loss 1e-5
   compare "$1" grad_norm 1e-4
   data=$(( $2 / ($3 * $4) ))
-  grep -q "tensor $3 x pipeline $4 x data $data, order tp,dp,pp, ZeRO $5" "$1.out" || { cat "$1.out"; fail "$1: layout not reported"; }
+  sp=""; [[ $# -gt 5 ]] && sp=", sequence parallel"
+  grep -q "tensor $3 x pipeline $4 x data $data, order tp,dp,pp, ZeRO $5$sp)" "$1.out" || { cat "$1.out"; fail "$1: layout not reported"; }
 done
 grep -q "memory per rank: params .* | ZeRO-3: params, grads = shard + buffers" dp4_zero3.out \
   || { cat dp4_zero3.out; fail "dp4_zero3: no ZeRO-3 memory report"; }
+# On one tensor rank the key is accepted and has no effect.
+run single_sp 1 1 1 1 --parallel.sequence_parallel=true
+compare single_sp loss 0
+grep -q "ZeRO 1, sequence parallel off (tensor 1))" single_sp.out || { cat single_sp.out; fail "single_sp: not reported"; }
 # Interleaved 1F1B: 4 layers, pipeline 2 x 2 virtual stages (one block per chunk), 4 micro-batches.
 run single4 1 1 1 1 --model.layers=4
 run pp2_vp2 2 1 2 1 --model.layers=4 --parallel.virtual_stages=2

@@ -102,11 +102,30 @@ TEST(Config, EveryImpossibleLayoutIsRejectedWithItsRule) {
   check({"--train.log_interval=0"}, 1, "train.log_interval");
 }
 
+TEST(Config, SequenceParallelNeedsRowsDivisibleByTensor) {
+  auto check = [](std::vector<std::string> args, int world, const std::string& text) {
+    expect_config_error([&] { validate_config(load_config("", args), world); }, text);
+  };
+  EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.sequence_parallel=true", "--parallel.tensor=2"}), 2));
+  // One tensor rank: nothing to split, accepted and without effect (as in Megatron-LM).
+  EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.sequence_parallel=true"}), 1));
+  EXPECT_NO_THROW(validate_config(
+      load_config("", {"--parallel.sequence_parallel=true", "--train.micro_batch=1", "--model.seq_len=6"}), 1));
+  // 1 x 6 rows do not split over 4 tensor ranks (the same layout without sequence parallelism is fine).
+  const std::vector<std::string> rows6 = {"--parallel.tensor=4", "--train.micro_batch=1", "--model.seq_len=6"};
+  EXPECT_NO_THROW(validate_config(load_config("", rows6), 4));
+  std::vector<std::string> sp6 = rows6;
+  sp6.push_back("--parallel.sequence_parallel=true");
+  check(sp6, 4, "parallel.sequence_parallel");
+  check(sp6, 4, "train.micro_batch * model.seq_len = 1 * 6 divisible by parallel.tensor = 4");
+  sp6.push_back("--train.micro_batch=2");  // 12 rows: 3 per rank
+  EXPECT_NO_THROW(validate_config(load_config("", sp6), 4));
+}
+
 TEST(Config, FeaturesOfLaterIssuesAreRefusedNotIgnored) {
   auto check = [](std::vector<std::string> args, int world, const std::string& key) {
     expect_config_error([&] { validate_config(load_config("", args), world); }, key);
   };
-  check({"--parallel.sequence_parallel=true"}, 1, "not implemented");
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.tensor=2"}), 2));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.pipeline=2"}), 2));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=3"}), 1));  // no data group to shard over
