@@ -128,6 +128,12 @@ std::vector<float> GptModel::get_parameters() const {
   return host;
 }
 
+std::vector<float> GptModel::get_logits() const {
+  std::vector<float> host(logits_.size());
+  be_.copy_to_host(host.data(), logits_.data(), logits_.bytes());
+  return host;
+}
+
 std::vector<float> GptModel::get_gradients() const {
   std::vector<float> host(layout_.total());
   be_.copy_to_host(host.data(), grads_.data(), grads_.bytes());
