@@ -20,8 +20,8 @@
 // next step; the schedule is a function of the step and the config), config (string: INI text of the
 // configuration it was saved with), layout (string: "tensor=T pipeline=P data=D zero=Z", informative).
 //
-// Checksum of a dataset of n elements with float bits b_i: sum over i of mix64(i, b_i) mod 2^64 (see
-// checkpoint_checksum). Order-independent and additive, so every rank hashes the elements it owns and
+// Checksum of a dataset of n elements with float bits b_i (uint32): sum over i of
+// (b_i ^ h(i)) * 0xBF58476D mod 2^64, h(i) = (i * 0x9E3779B97F4A7C15 mod 2^64) >> 32 (checkpoint_checksum). Order-independent and additive, so every rank hashes the elements it owns and
 // the sum over ranks is the dataset's checksum whatever the layout.
 #pragma once
 

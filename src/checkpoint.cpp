@@ -2,8 +2,12 @@
 #include "src/checkpoint.h"
 
 #include <omp.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -135,6 +139,28 @@ std::vector<RectAt> rects_of(const ParamTensor& t, int trank, int tsize, int64_t
 
 }  // namespace
 
+std::unique_ptr<float[]> Checkpointer::allocate_staging(std::size_t n) {
+  // Not value-initialized; touched once here, in parallel, so that the first save does not pay the page faults.
+  std::unique_ptr<float[]> buf(new float[std::max<std::size_t>(n, 1)]);
+#pragma omp parallel for schedule(static)
+  for (std::size_t i = 0; i < n; i += 1024) buf[i] = 0.0f;
+  return buf;
+}
+
+// Device to host; on the CPU backend a memcpy split over the OpenMP threads (the copy is all an async
+// save makes the training loop wait for).
+void Checkpointer::host_copy(float* dst, const float* src, std::size_t count) {
+  if (be_.kind() != DeviceKind::cpu) {
+    be_.copy_to_host(dst, src, count * sizeof(float));
+    return;
+  }
+  constexpr std::size_t kChunk = std::size_t{1} << 20;
+  const std::size_t chunks = (count + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static)
+  for (std::size_t c = 0; c < chunks; ++c)
+    std::memcpy(dst + c * kChunk, src + c * kChunk, std::min(kChunk, count - c * kChunk) * sizeof(float));
+}
+
 struct Checkpointer::Piece {
   std::size_t tensor = 0;       // local tensor index
   std::size_t first_row = 0, rows = 0;
@@ -146,11 +172,20 @@ struct Checkpointer::Piece {
 struct Checkpointer::Pending {
   int64_t step = 0;
   std::string file;
-  std::vector<float> staging;   // params | exp_avg | exp_avg_sq of the owned pieces
   std::vector<uint64_t> sums;   // per dataset, this rank's share
   std::string error;
   std::atomic<bool> done{false};
   std::thread thread;
+  bool copied = true;  // the host copy is complete (guarded by mutex)
+  std::mutex mutex;
+  std::condition_variable cv;
+  void set_copied() {
+    {
+      const std::lock_guard<std::mutex> lock(mutex);
+      copied = true;
+    }
+    cv.notify_all();
+  }
 };
 
 Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayout& layout, const ParallelGroups* groups)
@@ -201,6 +236,7 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
     if (piece.owner) staged_ += 3 * p.count;
     owned_.push_back(piece);
   }
+  if (cfg_.checkpoint.async) staging_ = allocate_staging(staged_);
 }
 
 Checkpointer::~Checkpointer() {
@@ -215,19 +251,28 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   p->step = pos.step;
   p->sums.assign(datasets_.size(), 0);
   const ModelPartition& part = layout_.partition();
-  // 1. The host copy of the owned pieces (all the training loop waits for with async).
-  p->staging.resize(staged_);
+  // 1. The host copy of the owned pieces. A synchronous save on the CPU backend writes straight from the
+  // buffers. An async one copies on the CPU backend on the background thread, while the next step's
+  // forward and backward (which only read the parameters and leave the Adam state alone) run; the
+  // trainer calls wait_for_copy() before its optimizer step. Other backends copy here.
+  const bool direct = !async && be_.kind() == DeviceKind::cpu;
+  const bool copy_in_background = async && be_.kind() == DeviceKind::cpu;
   const std::size_t n = staged_ / 3;
-  std::size_t at = 0;
   be_.synchronize();
-  for (const Piece& pc : owned_) {
-    if (!pc.owner) continue;
-    const std::size_t count = pc.rows * row_len(layout_.tensors()[pc.tensor]);
-    be_.copy_to_host(p->staging.data() + at, params + pc.offset, count * sizeof(float));
-    be_.copy_to_host(p->staging.data() + n + at, adam_m + pc.state_offset, count * sizeof(float));
-    be_.copy_to_host(p->staging.data() + 2 * n + at, adam_v + pc.state_offset, count * sizeof(float));
-    at += count;
-  }
+  if (!direct && !staging_) staging_ = allocate_staging(staged_);
+  auto copy_pieces = [this, params, adam_m, adam_v, n] {
+    std::size_t at = 0;
+    for (const Piece& pc : owned_) {
+      if (!pc.owner) continue;
+      const std::size_t count = pc.rows * row_len(layout_.tensors()[pc.tensor]);
+      host_copy(staging_.get() + at, params + pc.offset, count);
+      host_copy(staging_.get() + n + at, adam_m + pc.state_offset, count);
+      host_copy(staging_.get() + 2 * n + at, adam_v + pc.state_offset, count);
+      at += count;
+    }
+  };
+  if (!direct && !copy_in_background) copy_pieces();
+  p->copied = !copy_in_background;
   // 2. Rank 0 creates the file with every dataset in place; the others learn the datasets' offsets.
   const std::string& dir = cfg_.checkpoint.dir;
   p->file = checkpoint_temp_dir(dir, pos.step) + "/" + kCheckpointStateFile;
@@ -257,7 +302,7 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   // 3. Every rank writes its rectangles (here or on a background thread) and hashes them.
   std::vector<CheckpointWrite> writes;
   const std::size_t per_group = datasets_.size() / 3;
-  at = 0;
+  std::size_t at = 0;
   struct Hash {
     int dataset;
     CheckpointWrite w;
@@ -268,11 +313,13 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     const ParamTensor& t = layout_.tensors()[pc.tensor];
     const int d0 = dataset_of_tensor_[pc.tensor];
     const int64_t cols = checkpoint_cols(datasets_[d0].shape);
+    const float* src[3] = {params + pc.offset, adam_m + pc.state_offset, adam_v + pc.state_offset};
+    if (!direct) src[0] = staging_.get() + at, src[1] = staging_.get() + n + at, src[2] = staging_.get() + 2 * n + at;
     for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, static_cast<int64_t>(pc.first_row),
                                     static_cast<int64_t>(pc.rows), datasets_[d0].shape[0]))
       for (int g = 0; g < 3; ++g) {
         const int d = d0 + g * static_cast<int>(per_group);
-        const CheckpointWrite w{static_cast<uint64_t>(offsets[d]), cols, r.rect, p->staging.data() + g * n + at + r.at};
+        const CheckpointWrite w{static_cast<uint64_t>(offsets[d]), cols, r.rect, src[g] + r.at};
         writes.push_back(w);
         hashes.push_back({d, w});
       }
@@ -281,14 +328,25 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   g_crash_step = pos.step;
   crash_if("before_data");
   Pending* raw = p.get();
-  auto work = [raw, writes = std::move(writes), hashes = std::move(hashes), async]() {
+  auto work = [raw, writes = std::move(writes), hashes = std::move(hashes), async, copy_in_background,
+               copy_pieces]() {
     try {
-      if (async) omp_set_num_threads(1);  // leave the cores to the training loop
+      if (async) {
+        // Leave the cores to the training loop: one OpenMP thread, and the lowest scheduling priority
+        // (Linux applies a thread's nice value to that thread alone).
+        omp_set_num_threads(1);
+        setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 19);
+      }
+      if (copy_in_background) {
+        copy_pieces();
+        raw->set_copied();
+      }
       write_checkpoint_rects(raw->file, writes, crash_mid_data);
       for (const Hash& h : hashes) raw->sums[h.dataset] += checkpoint_rect_checksum(h.w.data, h.w.rect, h.w.dataset_cols);
     } catch (const std::exception& e) {
       raw->error = e.what();
     }
+    raw->set_copied();  // also after a failure: never leave the training loop waiting
     raw->done = true;
   };
   pending_state_ = std::move(p);
@@ -299,6 +357,13 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     work();
     commit();
   }
+}
+
+void Checkpointer::wait_for_copy() {
+  if (!pending_) return;
+  Pending& p = *pending_state_;
+  std::unique_lock<std::mutex> lock(p.mutex);
+  p.cv.wait(lock, [&] { return p.copied; });
 }
 
 void Checkpointer::poll() {
@@ -340,7 +405,25 @@ void Checkpointer::commit() {
 TrainPosition Checkpointer::load(const std::string& step_dir, float* params, float* adam_m, float* adam_v) {
   const ModelPartition& part = layout_.partition();
   const std::size_t state_size = sharded_state_ ? sharded_state_size_ : layout_.total();
-  std::vector<float> host_p(layout_.total(), 0.0f), host_m(state_size, 0.0f), host_v(state_size, 0.0f);
+  // Read straight into the buffers on the CPU backend, else into host copies. Zeroed first: wte's padded
+  // rows are not stored.
+  const bool direct = be_.kind() == DeviceKind::cpu;
+  std::vector<float> host_p, host_m, host_v;
+  float* dst_p = params;
+  float* dst_m = adam_m;
+  float* dst_v = adam_v;
+  if (direct) {
+    be_.fill_zero(params, layout_.total() * sizeof(float));
+    if (state_size > 0) {
+      be_.fill_zero(adam_m, state_size * sizeof(float));
+      be_.fill_zero(adam_v, state_size * sizeof(float));
+    }
+  } else {
+    host_p.assign(layout_.total(), 0.0f);
+    host_m.assign(state_size, 0.0f);
+    host_v.assign(state_size, 0.0f);
+    dst_p = dst_p, dst_m = dst_m, dst_v = dst_v;
+  }
   std::vector<uint64_t> sums(datasets_.size(), 0), stored(datasets_.size(), 0);
   const std::size_t per_group = datasets_.size() / 3;
   CheckpointMeta meta;
@@ -362,10 +445,10 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
       const ParamTensor& t = tensors[ti];
       const int d = dataset_of_tensor_[ti];
       for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, 0, t.shape[0], datasets_[d].shape[0])) {
-        reader.read(datasets_[d].path, r.rect, host_p.data() + t.offset + r.at);
+        reader.read(datasets_[d].path, r.rect, dst_p + t.offset + r.at);
         if (!sharded_state_) {
-          reader.read(datasets_[d + per_group].path, r.rect, host_m.data() + t.offset + r.at);
-          reader.read(datasets_[d + 2 * per_group].path, r.rect, host_v.data() + t.offset + r.at);
+          reader.read(datasets_[d + per_group].path, r.rect, dst_m + t.offset + r.at);
+          reader.read(datasets_[d + 2 * per_group].path, r.rect, dst_v + t.offset + r.at);
         }
       }
     }
@@ -375,14 +458,14 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
       const int64_t cols = checkpoint_cols(datasets_[d].shape);
       for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, static_cast<int64_t>(pc.first_row),
                                       static_cast<int64_t>(pc.rows), datasets_[d].shape[0])) {
-        float* m = host_m.data() + pc.state_offset + r.at;
-        float* v = host_v.data() + pc.state_offset + r.at;
+        float* m = dst_m + pc.state_offset + r.at;
+        float* v = dst_v + pc.state_offset + r.at;
         if (sharded_state_) {
           reader.read(datasets_[d + per_group].path, r.rect, m);
           reader.read(datasets_[d + 2 * per_group].path, r.rect, v);
         }
         if (!pc.owner) continue;
-        sums[d] += checkpoint_rect_checksum(host_p.data() + pc.offset + r.at, r.rect, cols);
+        sums[d] += checkpoint_rect_checksum(dst_p + pc.offset + r.at, r.rect, cols);
         sums[d + per_group] += checkpoint_rect_checksum(m, r.rect, cols);
         sums[d + 2 * per_group] += checkpoint_rect_checksum(v, r.rect, cols);
       }
@@ -396,10 +479,12 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
   for (std::size_t d = 0; d < datasets_.size(); ++d)
     STRATA_CHECK(sums[d] == stored[d], data, file, ": dataset ", datasets_[d].path, ": checksum mismatch (stored ",
                  stored[d], ", computed ", sums[d], "): the checkpoint is corrupt");
-  be_.copy_to_device(params, host_p.data(), host_p.size() * sizeof(float));
-  if (state_size > 0) {
-    be_.copy_to_device(adam_m, host_m.data(), state_size * sizeof(float));
-    be_.copy_to_device(adam_v, host_v.data(), state_size * sizeof(float));
+  if (!direct) {
+    be_.copy_to_device(params, dst_p, host_p.size() * sizeof(float));
+    if (state_size > 0) {
+      be_.copy_to_device(adam_m, dst_m, state_size * sizeof(float));
+      be_.copy_to_device(adam_v, dst_v, state_size * sizeof(float));
+    }
   }
   be_.synchronize();
   return {meta.step, meta.tokens, meta.loader_next_sample};

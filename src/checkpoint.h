@@ -17,7 +17,9 @@
 // rectangles to a host buffer and writes them at their places in the file (pwrite + fsync), then the
 // checksums and statuses are summed over all ranks, rank 0 stores the checksums and commits the
 // directory (rename, `latest`) — only after every rank's data is durable. With async the writing runs
-// on a background thread; poll() (after every step) commits once every rank is done, wait() blocks.
+// on a background thread (on the CPU backend the host copy too, overlapping the next forward/backward:
+// wait_for_copy() before the optimizer step); poll() (after every step) commits once every rank is
+// done, wait() blocks.
 // Errors on any rank are agreed on by all ranks (the lowest failing rank's message) and thrown on
 // every rank: no rank hangs in a collective another rank skipped.
 //
@@ -61,6 +63,9 @@ class Checkpointer {
   // Saves the state at `pos` under checkpoint.dir (collective). Sync: returns once committed. Async:
   // returns after the host copy; waits first for a previous pending save.
   void save(const float* params, const float* adam_m, const float* adam_v, const TrainPosition& pos, bool async);
+  // Blocks until a pending async save's host copy is done: call before modifying the parameters or the
+  // Adam state (the optimizer step). Local, cheap.
+  void wait_for_copy();
   // Collective, cheap: commits a pending async save when every rank has written its data.
   void poll();
   // Collective: waits for and commits a pending async save (at exit and before the next save).
@@ -84,6 +89,8 @@ class Checkpointer {
   struct Piece;  // one owned rectangle of one tensor
   struct Pending;
   void commit();
+  static std::unique_ptr<float[]> allocate_staging(std::size_t n);
+  void host_copy(float* dst, const float* src, std::size_t count);
   void report_resume(const std::string& step_dir, const TrainPosition& pos) const;
 
   Config cfg_;
@@ -97,6 +104,7 @@ class Checkpointer {
   std::vector<int> dataset_of_tensor_;           // local tensor -> index of its params dataset
   std::vector<Piece> owned_;                     // this rank's pieces (all groups use the same)
   std::size_t staged_ = 0;
+  std::unique_ptr<float[]> staging_;  // the host copy of an async save (staged_ floats), kept between saves
   std::unique_ptr<Pending> pending_state_;
   bool pending_ = false;
   int64_t last_saved_ = -1;
