@@ -63,8 +63,12 @@ int ckpt_sample(const std::vector<std::string>& args) {
   std::vector<std::int32_t> generated(tokens.begin() + static_cast<std::ptrdiff_t>(context), tokens.end());
   // Ids the tokenizer does not have (a model vocabulary larger than the tokenizer's) print as <id>.
   std::string text;
-  for (const std::int32_t id : generated)
-    text += id < tok->vocab_size() ? tok->decode(std::span(&id, 1)) : "<" + std::to_string(id) + ">";
+  for (const std::int32_t id : generated) {
+    if (id < tok->vocab_size())
+      text += tok->decode(std::span(&id, 1));
+    else
+      text.append("<").append(std::to_string(id)).append(">");  // append: GCC 12 warns falsely on "<" + ...
+  }
   std::cout << prompt << text << (text.ends_with('\n') ? "" : "\n");
   return 0;
 }
