@@ -164,7 +164,7 @@ void Checkpointer::host_copy(float* dst, const float* src, std::size_t count) {
 struct Checkpointer::Piece {
   std::size_t tensor = 0;       // local tensor index
   std::size_t first_row = 0, rows = 0;
-  std::size_t offset = 0;       // of its first element in the flat parameter buffer
+  std::size_t offset = 0;       // of its first element in the parameter buffer (flat, or the ZeRO-3 shard)
   std::size_t state_offset = 0; // in the Adam state buffers
   bool owner = false;           // writes and hashes it
 };
@@ -197,6 +197,7 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
     data_size_ = groups_->data().size();
   }
   sharded_state_ = data_size_ > 1 && cfg_.parallel.zero_stage >= 1;
+  sharded_params_ = data_size_ > 1 && cfg_.parallel.zero_stage == 3;
   const char* crash_rank = std::getenv("STRATA_TEST_CRASH_RANK");
   if (std::getenv("STRATA_TEST_CRASH_AT") != nullptr && world_rank_ == (crash_rank ? std::atoi(crash_rank) : 0))
     g_crash_self = world_rank_;
@@ -228,7 +229,7 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
     piece.tensor = p.tensor;
     piece.first_row = p.first_row;
     piece.rows = p.count / shard_tensors[p.tensor].row_len;
-    piece.offset = p.offset;
+    piece.offset = sharded_params_ ? p.state_offset : p.offset;
     piece.state_offset = sharded_state_ ? p.state_offset : p.offset;
     const bool replica = t.split == ParamTensor::Split::none && part.tensor_rank != 0;
     const bool wte_copy = t.kind == ParamKind::wte && !part.has_embedding;
@@ -405,6 +406,7 @@ void Checkpointer::commit() {
 TrainPosition Checkpointer::load(const std::string& step_dir, float* params, float* adam_m, float* adam_v) {
   const ModelPartition& part = layout_.partition();
   const std::size_t state_size = sharded_state_ ? sharded_state_size_ : layout_.total();
+  const std::size_t param_size = sharded_params_ ? sharded_state_size_ : layout_.total();
   // Read straight into the buffers on the CPU backend, else into host copies. Zeroed first: wte's padded
   // rows are not stored.
   const bool direct = be_.kind() == DeviceKind::cpu;
@@ -413,13 +415,13 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
   float* dst_m = adam_m;
   float* dst_v = adam_v;
   if (direct) {
-    be_.fill_zero(params, layout_.total() * sizeof(float));
+    if (param_size > 0) be_.fill_zero(params, param_size * sizeof(float));
     if (state_size > 0) {
       be_.fill_zero(adam_m, state_size * sizeof(float));
       be_.fill_zero(adam_v, state_size * sizeof(float));
     }
   } else {
-    host_p.assign(layout_.total(), 0.0f);
+    host_p.assign(param_size, 0.0f);
     host_m.assign(state_size, 0.0f);
     host_v.assign(state_size, 0.0f);
     dst_p = dst_p, dst_m = dst_m, dst_v = dst_v;
@@ -439,9 +441,10 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
                    " (model.* differ from the checkpoint's configuration)");
       stored[d] = reader.stored_checksum(datasets_[d].path);
     }
-    // Parameters: every local tensor whole (replicas included); state: what this rank's buffers hold.
+    // Parameters: every local tensor whole (replicas included), or with ZeRO-3 the shard; state: what
+    // this rank's buffers hold.
     const auto& tensors = layout_.tensors();
-    for (std::size_t ti = 0; ti < tensors.size(); ++ti) {
+    for (std::size_t ti = 0; ti < tensors.size() && !sharded_params_; ++ti) {
       const ParamTensor& t = tensors[ti];
       const int d = dataset_of_tensor_[ti];
       for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, 0, t.shape[0], datasets_[d].shape[0])) {
@@ -460,6 +463,7 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
                                       static_cast<int64_t>(pc.rows), datasets_[d].shape[0])) {
         float* m = dst_m + pc.state_offset + r.at;
         float* v = dst_v + pc.state_offset + r.at;
+        if (sharded_params_) reader.read(datasets_[d].path, r.rect, dst_p + pc.offset + r.at);
         if (sharded_state_) {
           reader.read(datasets_[d + per_group].path, r.rect, m);
           reader.read(datasets_[d + 2 * per_group].path, r.rect, v);
@@ -480,7 +484,7 @@ TrainPosition Checkpointer::load(const std::string& step_dir, float* params, flo
     STRATA_CHECK(sums[d] == stored[d], data, file, ": dataset ", datasets_[d].path, ": checksum mismatch (stored ",
                  stored[d], ", computed ", sums[d], "): the checkpoint is corrupt");
   if (!direct) {
-    be_.copy_to_device(params, dst_p, host_p.size() * sizeof(float));
+    if (param_size > 0) be_.copy_to_device(params, dst_p, param_size * sizeof(float));
     if (state_size > 0) {
       be_.copy_to_device(adam_m, dst_m, state_size * sizeof(float));
       be_.copy_to_device(adam_v, dst_v, state_size * sizeof(float));

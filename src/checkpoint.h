@@ -54,7 +54,7 @@ class Checkpointer {
  public:
   // layout: this rank's partition; groups null on one rank. The Adam state buffers given to save/load
   // are laid out as the trainer's: ZeRO shards packed (stage >= 1 with a data group > 1), else the flat
-  // local layout.
+  // local layout; so are the parameters with ZeRO-3 (the shard), else the flat local layout.
   Checkpointer(const Config& cfg, Backend& backend, const ParamLayout& layout, const ParallelGroups* groups);
   ~Checkpointer();  // waits for a pending background write (does not commit it)
   Checkpointer(const Checkpointer&) = delete;
@@ -99,6 +99,7 @@ class Checkpointer {
   const ParallelGroups* groups_;
   int world_rank_ = 0, data_rank_ = 0, data_size_ = 1;
   bool sharded_state_ = false;
+  bool sharded_params_ = false;  // ZeRO-3: the parameter buffer is the shard, laid out like the state
   std::size_t sharded_state_size_ = 0;  // this rank's Adam state floats when sharded
   std::vector<CheckpointDatasetSpec> datasets_;  // all datasets of the full model, file order
   std::vector<int> dataset_of_tensor_;           // local tensor -> index of its params dataset

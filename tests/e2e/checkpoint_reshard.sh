@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # checkpoint_reshard.sh — a checkpoint saved at (tensor 2, pipeline 2, data 2, ZeRO 1) on 8 ranks resumes
-# in other layouts, optimizer state included: (1, 1, 1), (4, 1, 2, ZeRO 2), (1, 2, 4, ZeRO 2), (2, 1, 1,
-# ZeRO 0); the losses and gradient norms of the 5 steps after the resume match the uninterrupted 8-rank
+# in other layouts, optimizer state included: (1, 1, 1), (4, 1, 2, ZeRO 2), (1, 2, 4, ZeRO 3), (1, 2, 4,
+# ZeRO 2), (2, 1, 1, ZeRO 0); the losses and gradient norms of the 5 steps after the resume match the uninterrupted 8-rank
 # run within 1e-5 relative (1e-4 for grad norms), and a checkpoint written in the new layout is again
-# the same model (its step 7, resumed on one rank, gives the same losses for steps 8-10).
+# the same model (its step 7, resumed on one rank, gives the same losses for steps 8-10; also from ZeRO 3).
 set -euo pipefail
 
 BIN="${STRATA_BIN:?}"
@@ -38,15 +38,17 @@ compare() {  # compare REF NAME FIELD RTOL [STEPS]: the last STEPS (5) logged st
 train full 8 2 2 1 --checkpoint.dir=ck --checkpoint.interval=5
 h5dump -a /layout ck/step_00000005/state.h5 > layout.txt
 contains layout.txt "tensor=2 pipeline=2 data=2 zero=1"
-for layout in "r111 1 1 1 1" "r412_z2 8 4 1 2" "r124_z2 8 1 2 2" "r211_z0 2 2 1 0"; do
+for layout in "r111 1 1 1 1" "r412_z2 8 4 1 2" "r124_z3 8 1 2 3" "r124_z2 8 1 2 2" "r211_z0 2 2 1 0"; do
   set -- $layout
   train "$1" "$2" "$3" "$4" "$5" --checkpoint.load=ck/step_00000005 --checkpoint.dir="$1.ck" --checkpoint.interval=7
   contains "$1.out" "resumed from checkpoint ck/step_00000005: step 5"
   compare full "$1" loss 1e-5
   compare full "$1" grad_norm 1e-4
 done
-# The (4, 1, 2) run's own step-7 checkpoint, resumed on one rank: a checkpoint written in another layout
-# holds the same model and optimizer state.
-train back 1 1 1 1 --checkpoint.load=r412_z2.ck/step_00000007
-compare full back loss 1e-5 3
+# The (4, 1, 2) and (1, 2, 4, ZeRO 3) runs' own step-7 checkpoints, resumed on one rank: a checkpoint
+# written in another layout (from ZeRO-3 shards too) holds the same model and optimizer state.
+for from in r412_z2 r124_z3; do
+  train "back_$from" 1 1 1 1 --checkpoint.load="$from.ck/step_00000007"
+  compare full "back_$from" loss 1e-5 3
+done
 echo "checkpoint_reshard: every layout resumes the (2, 2, 2) checkpoint"

@@ -2,8 +2,8 @@
 # checkpoint_resume.sh — resume on the same layout reproduces the uninterrupted run bit for bit: 10 steps
 # saving at step 5 and 10, against a run resumed from step 5; per-step losses and grad norms identical as
 # printed (17 digits), and the step-10 checkpoints of both runs identical in every dataset (h5diff), with
-# synchronous and asynchronous saves, on one rank and on 2 ranks (data 2, ZeRO 1) and 4 ranks (tensor 2
-# x pipeline 2). Also: the step directory layout, latest, checkpoint.keep, and the resume message.
+# synchronous and asynchronous saves, on one rank, 2 ranks (data 2, ZeRO 1 and ZeRO 3) and 4 ranks
+# (tensor 2 x pipeline 2). Also: the step directory layout, latest, checkpoint.keep, and the resume message.
 set -euo pipefail
 
 BIN="${STRATA_BIN:?}"
@@ -35,7 +35,8 @@ same_checkpoint() {  # same_checkpoint DIR1 DIR2: every dataset of step 10 ident
   done
 }
 
-for layout in "single 1" "dp2 2 --parallel.zero_stage=1" "tp2_pp2 4 --parallel.tensor=2 --parallel.pipeline=2"; do
+for layout in "single 1" "dp2 2 --parallel.zero_stage=1" "dp2_zero3 2 --parallel.zero_stage=3" \
+              "tp2_pp2 4 --parallel.tensor=2 --parallel.pipeline=2"; do
   set -- $layout
   name=$1 np=$2; shift 2
   train "$name.full" "$np" "$@" --checkpoint.dir="$name.ck" --checkpoint.interval=5
