@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/atomic_file.h"
 #include "io/gpt2_pretokenize.h"
 #include "kernels/error.h"
 
@@ -19,29 +20,6 @@ namespace strata {
 namespace {
 
 constexpr std::int64_t max_token_id = (std::int64_t{1} << 26) - 1;  // keeps the id tables dense and small
-
-std::string read_whole_file(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  STRATA_CHECK(in.is_open(), data, path, ": cannot open the BPE ", what, " file for reading");
-  std::ostringstream all;
-  all << in.rdbuf();
-  STRATA_CHECK(!in.bad(), data, path, ": read error");
-  return all.str();
-}
-
-void write_file_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    STRATA_CHECK(out.is_open(), internal, tmp, ": cannot open for writing");
-    out << text;
-    out.flush();
-    STRATA_CHECK(out.good(), internal, tmp, ": write failed (disk full?)");
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  STRATA_CHECK(!ec, internal, "cannot rename ", tmp, " to ", path, ": ", ec.message());
-}
 
 std::uint64_t pair_key(std::int32_t a, std::int32_t b) {
   return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(a)) << 32) | static_cast<std::uint32_t>(b);
@@ -142,8 +120,8 @@ BpeVocab parse_bpe_vocab(std::string_view vocab_json, std::string_view merges_tx
 }
 
 BpeVocab read_bpe_vocab(const std::string& vocab_path, const std::string& merges_path) {
-  const std::string vocab = read_whole_file(vocab_path, "vocabulary (vocab.json)");
-  const std::string merges = read_whole_file(merges_path, "merges (merges.txt)");
+  const std::string vocab = read_whole_file(vocab_path, "BPE vocabulary (vocab.json)");
+  const std::string merges = read_whole_file(merges_path, "BPE merges (merges.txt)");
   return parse_bpe_vocab(vocab, merges, vocab_path, merges_path);
 }
 

@@ -1,7 +1,8 @@
-// byte_tokenizer.cpp — the byte-level tokenizer.
+// byte_tokenizer.cpp — the byte-level tokenizer, and choosing a tokenizer by name or by shard.
 #include "io/byte_tokenizer.h"
 
 #include <algorithm>
+#include <filesystem>
 
 #include "io/bpe_tokenizer.h"
 #include "kernels/error.h"
@@ -46,6 +47,22 @@ std::unique_ptr<Tokenizer> make_tokenizer(std::string_view name, const std::stri
     return BpeTokenizer::load(vocab_path, merges_path);
   }
   STRATA_THROW(config, "unknown tokenizer '", name, "'; expected one of: byte, bpe");
+}
+
+std::unique_ptr<Tokenizer> shard_tokenizer(const std::string& shard_path, std::int64_t vocab_size,
+                                           std::string vocab_path, std::string merges_path) {
+  const std::filesystem::path dir = std::filesystem::path(shard_path).parent_path();
+  if (vocab_path.empty() && merges_path.empty() && std::filesystem::exists(dir / "vocab.json") &&
+      std::filesystem::exists(dir / "merges.txt")) {
+    vocab_path = (dir / "vocab.json").string();
+    merges_path = (dir / "merges.txt").string();
+  }
+  if (!vocab_path.empty() || !merges_path.empty()) {
+    auto bpe = make_tokenizer("bpe", vocab_path, merges_path);
+    if (bpe->vocab_size() == vocab_size) return bpe;
+  }
+  if (vocab_size == ByteTokenizer::vocab) return make_tokenizer("byte");
+  return nullptr;
 }
 
 }  // namespace strata

@@ -53,4 +53,11 @@ class ByteTokenizer final : public Tokenizer {
 std::unique_ptr<Tokenizer> make_tokenizer(std::string_view name, const std::string& vocab_path = {},
                                           const std::string& merges_path = {});
 
+// The tokenizer that made the shard at `shard_path` (whose vocabulary is `vocab_size`), when it can be
+// known: the BPE files `vocab_path` + `merges_path` when given, else the vocab.json + merges.txt that
+// `strata-data build` wrote beside the shard, either used only when its vocabulary size is the shard's;
+// otherwise the byte tokenizer when vocab_size is 257; otherwise nullptr.
+std::unique_ptr<Tokenizer> shard_tokenizer(const std::string& shard_path, std::int64_t vocab_size,
+                                           std::string vocab_path = {}, std::string merges_path = {});
+
 }  // namespace strata

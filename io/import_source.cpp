@@ -47,7 +47,7 @@ BinaryInput::BinaryInput(std::string path) : path_(std::move(path)) {
   std::error_code ec;
   const auto status = fs::status(path_, ec);
   STRATA_CHECK(fs::exists(status), data, path_, ": input not found");
-  STRATA_CHECK(fs::is_regular_file(status), data, path_, ": not a regular file; expected a token file");
+  STRATA_CHECK(fs::is_regular_file(status), data, path_, ": not a regular file");
   size_ = fs::file_size(path_, ec);
   STRATA_CHECK(!ec, data, path_, ": cannot read the file size: ", ec.message());
   in_.open(path_, std::ios::binary);

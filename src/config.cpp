@@ -95,7 +95,10 @@ GptShape Config::shape() const {
   return s;
 }
 
-Config load_config(const std::string& ini_path, const std::vector<std::string>& overrides) {
+namespace {
+
+// The configuration of the INI text `ini` (none: defaults only) named `source`, under `overrides`.
+Config parse_config(std::istream* ini, const std::string& source, const std::vector<std::string>& overrides) {
   Config cfg;
   std::string train_list, valid_list;
   const po::options_description desc = describe(cfg, train_list, valid_list);
@@ -128,15 +131,13 @@ Config load_config(const std::string& ini_path, const std::vector<std::string>& 
   } catch (const po::error& e) {
     STRATA_THROW(config, "command line: ", e.what(), " (keys are --section.key=value; see --help)");
   }
-  if (!ini_path.empty()) {
-    std::ifstream in(ini_path);
-    STRATA_CHECK(in.good(), config, "config file ", ini_path, ": cannot be opened");
+  if (ini) {
     try {
-      po::store(po::parse_config_file(in, desc, false), vm);
+      po::store(po::parse_config_file(*ini, desc, false), vm);
     } catch (const po::error& e) {
-      STRATA_THROW(config, "config file ", ini_path, ": ", e.what());
+      STRATA_THROW(config, "config file ", source, ": ", e.what());
     }
-    cfg.source = ini_path;
+    cfg.source = source;
   }
   try {
     po::notify(vm);
@@ -146,6 +147,20 @@ Config load_config(const std::string& ini_path, const std::vector<std::string>& 
   cfg.data.train = split_list(train_list);
   cfg.data.valid = split_list(valid_list);
   return cfg;
+}
+
+}  // namespace
+
+Config load_config(const std::string& ini_path, const std::vector<std::string>& overrides) {
+  if (ini_path.empty()) return parse_config(nullptr, "", overrides);
+  std::ifstream in(ini_path);
+  STRATA_CHECK(in.good(), config, "config file ", ini_path, ": cannot be opened");
+  return parse_config(&in, ini_path, overrides);
+}
+
+Config config_from_ini(const std::string& ini_text, const std::string& source) {
+  std::istringstream in(ini_text);
+  return parse_config(&in, source, {});
 }
 
 void validate_config(const Config& c, int world_size) {

@@ -72,6 +72,9 @@ struct Config {
 // unknown key or a value of the wrong type, naming the key (and the file).
 Config load_config(const std::string& ini_path, const std::vector<std::string>& overrides);
 
+// The configuration of INI text (e.g. the one a checkpoint was saved with); `source` names it in errors.
+Config config_from_ini(const std::string& ini_text, const std::string& source);
+
 // Checks every rule of SPEC section 5 for a run on `world_size` ranks, and that the features the
 // configuration asks for exist in this build. Throws Error{config} with the key and the rule.
 void validate_config(const Config& cfg, int world_size);

@@ -3,10 +3,10 @@
 // throws Error (or boost::program_options::error for usage errors) otherwise.
 #pragma once
 
-#include <boost/program_options.hpp>
-
 #include <string>
 #include <vector>
+
+#include "src/subcommand.h"
 
 namespace strata {
 
@@ -15,10 +15,11 @@ int data_inspect(const std::vector<std::string>& args);  // data_inspect_cmd.cpp
 int data_verify(const std::vector<std::string>& args);   // data_inspect_cmd.cpp
 int data_import(const std::vector<std::string>& args);   // data_import_cmd.cpp
 
-// Parses a command's arguments; the positional arguments go to `positional`. Returns false when
-// --help was given (after printing the usage and the options).
-bool parse_data_command(const std::string& command, const std::vector<std::string>& args, const std::string& usage,
-                        boost::program_options::options_description& options, const char* positional,
-                        boost::program_options::variables_map& vm);
+// parse_subcommand for strata-data.
+inline bool parse_data_command(const std::string& command, const std::vector<std::string>& args,
+                               const std::string& usage, boost::program_options::options_description& options,
+                               const char* positional, boost::program_options::variables_map& vm) {
+  return parse_subcommand("strata-data", command, args, usage, options, positional, vm);
+}
 
 }  // namespace strata

@@ -13,26 +13,6 @@
 namespace po = boost::program_options;
 
 namespace strata {
-namespace {
-
-// The tokenizer that made a shard, when it can be known: explicit BPE files, the vocab.json and
-// merges.txt next to the shard whose vocabulary size matches, or the byte tokenizer for vocab 257.
-std::unique_ptr<Tokenizer> decoder_for(const Shard& shard, std::string vocab, std::string merges) {
-  const std::filesystem::path dir = std::filesystem::path(shard.path()).parent_path();
-  if (vocab.empty() && merges.empty() && std::filesystem::exists(dir / "vocab.json") &&
-      std::filesystem::exists(dir / "merges.txt")) {
-    vocab = (dir / "vocab.json").string();
-    merges = (dir / "merges.txt").string();
-  }
-  if (!vocab.empty() || !merges.empty()) {
-    auto bpe = make_tokenizer("bpe", vocab, merges);
-    if (bpe->vocab_size() == shard.vocab_size()) return bpe;
-  }
-  if (shard.vocab_size() == ByteTokenizer::vocab) return make_tokenizer("byte");
-  return nullptr;
-}
-
-}  // namespace
 
 int data_inspect(const std::vector<std::string>& args) {
   const std::string usage =
@@ -63,7 +43,7 @@ int data_inspect(const std::vector<std::string>& args) {
     std::cout << "first " << first.size() << " tokens:";
     for (const std::int32_t t : first) std::cout << " " << t;
     std::cout << "\n";
-    const std::unique_ptr<Tokenizer> tok = decoder_for(shard, vocab, merges);
+    const std::unique_ptr<Tokenizer> tok = shard_tokenizer(shard.path(), shard.vocab_size(), vocab, merges);
     if (tok != nullptr && std::all_of(first.begin(), first.end(), [&](std::int32_t t) { return t < tok->vocab_size(); })) {
       std::cout << "decoded (" << tok->name() << " tokenizer, <eos> marks document ends):\n"
                 << tok->decode(first, "<eos>") << "\n";

@@ -191,6 +191,12 @@ std::vector<float> GptModel::get_parameters() const {
   return host;
 }
 
+std::vector<float> GptModel::get_logits() const {
+  std::vector<float> host(logits_.size());
+  be_.copy_to_host(host.data(), logits_.data(), logits_.bytes());
+  return host;
+}
+
 void GptModel::set_param_source(ParamSource source) {
   STRATA_CHECK(source.acquire && source.release, internal, "set_param_source: acquire and release are both needed");
   source_ = std::move(source);

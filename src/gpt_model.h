@@ -90,6 +90,9 @@ class GptModel {
   void set_parameters(const std::vector<float>& host);  // layout().total() floats
   std::vector<float> get_parameters() const;
   std::vector<float> get_gradients() const;
+  // The logits (B*T, Vp/T) of the last forward_backward with backward=false (after a backward pass the
+  // buffer holds their gradient instead). Padding columns are not masked here.
+  std::vector<float> get_logits() const;
   void zero_grads() { grads_.zero(); }
 
   // Forward over one micro-batch (tokens, targets: host arrays of B*T ids). Returns the summed loss over

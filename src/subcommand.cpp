@@ -1,15 +1,17 @@
-// data_command_parse.cpp — option parsing shared by the strata-data subcommands (see data_commands.h).
+// subcommand.cpp — see subcommand.h.
+#include "src/subcommand.h"
+
 #include <iostream>
 
 #include "kernels/error.h"
-#include "src/data_commands.h"
 
 namespace po = boost::program_options;
 
 namespace strata {
 
-bool parse_data_command(const std::string& command, const std::vector<std::string>& args, const std::string& usage,
-                        po::options_description& options, const char* positional, po::variables_map& vm) {
+bool parse_subcommand(const std::string& program, const std::string& command, const std::vector<std::string>& args,
+                      const std::string& usage, po::options_description& options, const char* positional,
+                      po::variables_map& vm) {
   options.add_options()("help,h", "show this help");
   po::options_description all;
   all.add(options).add_options()(positional, po::value<std::vector<std::string>>(), "");
@@ -21,7 +23,7 @@ bool parse_data_command(const std::string& command, const std::vector<std::strin
     return false;
   }
   po::notify(vm);
-  STRATA_CHECK(vm.count(positional), config, "missing ", positional, " (see 'strata-data ", command, " --help')");
+  STRATA_CHECK(vm.count(positional), config, "missing ", positional, " (see '", program, " ", command, " --help')");
   return true;
 }
 
