@@ -11,6 +11,7 @@ packages=(
   libopenblas-openmp-dev                     # CBLAS; the OpenMP build shares our OpenMP thread pool
   nlohmann-json3-dev libpcre2-dev            # metadata, GPT-2 pre-tokenization regex
   libgtest-dev googletest                    # tests
+  python3                                    # tests: the Spack package check (tests/spack)
   fortunes                                   # the quick start's default corpus (/usr/share/games/fortunes)
 )
 

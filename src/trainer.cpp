@@ -296,7 +296,7 @@ double Trainer::evaluate() {
   return tokens > 0 ? loss_sum / tokens : 0.0;
 }
 
-void Trainer::run(MetricsLogger& logger) {
+StopReason Trainer::run(MetricsLogger& logger, StopPolicy* stop) {
   const int64_t total = cfg_.train.steps;
   const int64_t eval_every = cfg_.train.eval_interval;
   const bool can_eval = valid_ != nullptr && cfg_.train.eval_steps > 0;
@@ -304,8 +304,13 @@ void Trainer::run(MetricsLogger& logger) {
     StepMetrics m = step();
     const bool last = step_ == total;
     if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();
-    if (step_ == 1 || step_ % cfg_.train.log_interval == 0 || last || m.val_loss) logger.log(m);
+    // The step boundary: the stop decision (collective) comes first so that the last step is logged.
+    const StopReason reason = stop != nullptr && !last ? stop->check(m.step_ms / 1e3) : StopReason::none;
+    if (step_ == 1 || step_ % cfg_.train.log_interval == 0 || last || m.val_loss || reason != StopReason::none)
+      logger.log(m);
+    if (reason != StopReason::none) return reason;
   }
+  return StopReason::none;
 }
 
 }  // namespace strata
