@@ -74,11 +74,11 @@ po::options_description describe(Config& c, std::string& train_list, std::string
        "decoupled weight decay (matrices only)")
       ("data.train", po::value(&train_list), "training shards: files, directories or globs, comma-separated")
       ("data.valid", po::value(&valid_list), "validation shards, same form")
-      ("checkpoint.dir", po::value(&c.checkpoint.dir), "checkpoint directory")
-      ("checkpoint.interval", po::value(&c.checkpoint.interval)->default_value(c.checkpoint.interval), "save every N steps")
-      ("checkpoint.keep", po::value(&c.checkpoint.keep)->default_value(c.checkpoint.keep), "checkpoints kept")
-      ("checkpoint.async", po::value(&c.checkpoint.async)->default_value(false), "write in the background")
-      ("checkpoint.load", po::value(&c.checkpoint.load), "auto or a checkpoint path")
+      ("checkpoint.dir", po::value(&c.checkpoint.dir), "checkpoint directory (saves every interval steps and at the end)")
+      ("checkpoint.interval", po::value(&c.checkpoint.interval)->default_value(c.checkpoint.interval), "save every N steps (0: only at the end)")
+      ("checkpoint.keep", po::value(&c.checkpoint.keep)->default_value(c.checkpoint.keep), "step directories kept")
+      ("checkpoint.async", po::value(&c.checkpoint.async)->default_value(false), "write checkpoints on a background thread")
+      ("checkpoint.load", po::value(&c.checkpoint.load), "auto (resume from checkpoint.dir/latest if present) or a checkpoint path")
       ("log.metrics", po::value(&c.log.metrics), "JSONL metrics file (rank 0 appends)")
       ("log.peak_tflops", po::value(&c.log.peak_tflops)->default_value(c.log.peak_tflops),
        "peak TFLOP/s per rank for MFU (0: measure sgemm at start-up)");
@@ -215,6 +215,11 @@ void validate_config(const Config& c, int world_size) {
   require(o.weight_decay >= 0, "optim.weight_decay", "must be >= 0");
   require(c.checkpoint.interval >= 0, "checkpoint.interval", "must be >= 0");
   require(c.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1");
+  require(c.checkpoint.interval == 0 || !c.checkpoint.dir.empty(), "checkpoint.interval",
+          "saving every " + std::to_string(c.checkpoint.interval) + " steps needs checkpoint.dir");
+  require(c.checkpoint.load != "auto" || !c.checkpoint.dir.empty(), "checkpoint.load",
+          "auto resumes from checkpoint.dir, which is not set (set it, or give a checkpoint path)");
+  require(!c.checkpoint.async || !c.checkpoint.dir.empty(), "checkpoint.async", "needs checkpoint.dir");
   require(c.log.peak_tflops >= 0, "log.peak_tflops", "must be >= 0");
 
   // What this build implements. These checks go when the features land (parallelism, checkpoints, CUDA).
@@ -226,8 +231,6 @@ void validate_config(const Config& c, int world_size) {
   require(p.zero_stage <= 2 || data == 1, "parallel.zero_stage",
           "ZeRO stage " + std::to_string(p.zero_stage) + later);
   require(t.precision == "fp32", "train.precision", "bf16 needs the CUDA backend, which" + later);
-  require(c.checkpoint.dir.empty() && c.checkpoint.load.empty() && c.checkpoint.interval == 0, "checkpoint",
-          "checkpointing" + later);
 }
 
 std::string config_to_ini(const Config& c) {

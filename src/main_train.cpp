@@ -144,10 +144,18 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
   if (reason == StopReason::none) return 0;
   if (root) {
     const int sig = stop_signal_received();
-    std::printf("stopping at step %lld of %lld: %s%s after %.1f s\n", static_cast<long long>(trainer.steps_done()),
-                static_cast<long long>(cfg.train.steps), stop_reason_name(reason),
-                reason == StopReason::signal ? (sig == SIGTERM ? " (SIGTERM)" : sig == SIGUSR1 ? " (SIGUSR1)" : " (on another rank)") : "",
-                stop.elapsed_seconds());
+    const char* how = reason != StopReason::signal ? ""
+                      : sig == SIGTERM                ? " (SIGTERM)"
+                      : sig == SIGUSR1                ? " (SIGUSR1)"
+                                                      : " (received by another rank)";
+    char saved[64];
+    std::snprintf(saved, sizeof(saved), "step_%08lld", static_cast<long long>(trainer.steps_done()));
+    std::printf("stopping at step %lld of %lld: %s%s after %.1f s; %s%s%s, exit %d: run again to resume\n",
+                static_cast<long long>(trainer.steps_done()), static_cast<long long>(cfg.train.steps),
+                stop_reason_name(reason), how, stop.elapsed_seconds(),
+                cfg.checkpoint.dir.empty() ? "no checkpoint.dir, nothing saved" : "checkpoint ",
+                cfg.checkpoint.dir.empty() ? "" : (cfg.checkpoint.dir + "/").c_str(),
+                cfg.checkpoint.dir.empty() ? "" : saved, kExitStopped);
     std::fflush(stdout);
   }
   return kExitStopped;

@@ -116,6 +116,33 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
   const std::size_t bt = static_cast<std::size_t>(cfg_.train.micro_batch) * cfg_.model.seq_len;
   inputs_.resize(bt);
   targets_.resize(bt);
+  if (!cfg_.checkpoint.dir.empty() || !cfg_.checkpoint.load.empty()) {
+    ckpt_ = std::make_unique<Checkpointer>(cfg_, be_, model_.layout(), groups_);
+    resume_from_checkpoint();
+  }
+}
+
+void Trainer::resume_from_checkpoint() {
+  TrainPosition pos;
+  if (!ckpt_->load_configured(model_.params(), adam_m_.data(), adam_v_.data(), &pos)) return;
+  const uint64_t g = static_cast<uint64_t>(cfg_.train.global_batch);
+  STRATA_CHECK(pos.loader_next_sample == static_cast<uint64_t>(pos.step) * g, config, "train.global_batch = ", g,
+               ": the checkpoint of step ", pos.step, " continues at sample ", pos.loader_next_sample,
+               ", which is not step * train.global_batch (resume with the global batch it was saved with)");
+  step_ = pos.step;
+  tokens_ = pos.tokens;
+  train_->seek(LoaderState{pos.loader_next_sample});
+}
+
+void Trainer::save_checkpoint_now() {
+  STRATA_CHECK(ckpt_ != nullptr, config, "checkpoint.dir: no checkpoint directory to save into");
+  const std::optional<LoaderState> loader = train_->state();
+  const uint64_t next = loader ? loader->next_sample : static_cast<uint64_t>(step_) * cfg_.train.global_batch;
+  ckpt_->save(model_.params(), adam_m_.data(), adam_v_.data(), TrainPosition{step_, tokens_, next}, cfg_.checkpoint.async);
+}
+
+void Trainer::wait_for_checkpoint() {
+  if (ckpt_) ckpt_->wait();
 }
 
 StepMetrics Trainer::step() {
@@ -300,17 +327,33 @@ StopReason Trainer::run(MetricsLogger& logger, StopPolicy* stop) {
   const int64_t total = cfg_.train.steps;
   const int64_t eval_every = cfg_.train.eval_interval;
   const bool can_eval = valid_ != nullptr && cfg_.train.eval_steps > 0;
+  StopReason reason = StopReason::none;
   while (step_ < total) {
     StepMetrics m = step();
     const bool last = step_ == total;
     if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();
     // The step boundary: the stop decision (collective) comes first so that the last step is logged.
-    const StopReason reason = stop != nullptr && !last ? stop->check(m.step_ms / 1e3) : StopReason::none;
+    reason = stop != nullptr && !last ? stop->check(m.step_ms / 1e3) : StopReason::none;
     if (step_ == 1 || step_ % cfg_.train.log_interval == 0 || last || m.val_loss || reason != StopReason::none)
       logger.log(m);
-    if (reason != StopReason::none) return reason;
+    if (reason != StopReason::none) break;
+    if (ckpt_ == nullptr || cfg_.checkpoint.dir.empty()) continue;
+    // Saves every checkpoint.interval steps and at the end; a pending async save commits when done.
+    const int64_t every = cfg_.checkpoint.interval;
+    if ((every > 0 && step_ % every == 0) || (last && ckpt_->last_saved_step() != step_)) {
+      const auto t0 = std::chrono::steady_clock::now();
+      save_checkpoint_now();
+      if (stop != nullptr) stop->record_save(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    } else {
+      ckpt_->poll();
+    }
   }
-  return StopReason::none;
+  // Stopped early: every rank saves this step now (unless the periodic save just did) and waits until
+  // `latest` names it, so that the run can exit and be resumed.
+  if (reason != StopReason::none && ckpt_ != nullptr && !cfg_.checkpoint.dir.empty() && ckpt_->last_saved_step() != step_)
+    save_checkpoint_now();
+  wait_for_checkpoint();
+  return reason;
 }
 
 }  // namespace strata

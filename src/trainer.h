@@ -19,6 +19,7 @@
 #include "parallel/groups.h"
 #include "parallel/pipeline_schedule.h"
 #include "src/batch_source.h"
+#include "src/checkpoint.h"
 #include "src/config.h"
 #include "src/gpt_model.h"
 #include "src/lr_schedule.h"
@@ -45,6 +46,12 @@ class Trainer {
   // (StopReason::none: train.steps reached).
   StopReason run(MetricsLogger& logger, StopPolicy* stop = nullptr);
 
+  // Saves a checkpoint of the current state into checkpoint.dir now (collective: every rank calls it at
+  // the same step; checkpoint.async decides whether it returns after the host copy). For signals.
+  void save_checkpoint_now();
+  // Waits for and commits a pending asynchronous save (collective).
+  void wait_for_checkpoint();
+
   GptModel& model() { return model_; }
   int64_t steps_done() const { return step_; }
   int micro_batches() const { return micro_batches_; }
@@ -59,6 +66,8 @@ class Trainer {
   // Reads micro-batch m of global batch `batch` (this data rank's share) from `source`.
   void read_micro_batch(BatchSource& source, int64_t batch, int m, int32_t* tokens, int32_t* targets);
   bool pipelined() const { return pipeline_size_ > 1; }
+  // checkpoint.load: restores parameters, Adam state, step, tokens and the loader position.
+  void resume_from_checkpoint();
 
   Config cfg_;
   Backend& be_;
@@ -86,6 +95,7 @@ class Trainer {
   int64_t step_ = 0;
   int64_t tokens_ = 0;
   std::vector<int32_t> inputs_, targets_;
+  std::unique_ptr<Checkpointer> ckpt_;  // null without checkpoint.dir and checkpoint.load
 };
 
 }  // namespace strata

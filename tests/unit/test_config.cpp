@@ -100,8 +100,21 @@ TEST(Config, FeaturesOfLaterIssuesAreRefusedNotIgnored) {
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=2"}), 2));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=1"}), 2));
   check({"--train.precision=bf16"}, 1, "train.precision");
-  check({"--checkpoint.dir=/tmp/ck"}, 1, "checkpoint");
   EXPECT_NO_THROW(validate_config(load_config("", {"--train.recompute=full"}), 1));
+}
+
+TEST(Config, CheckpointKeys) {
+  auto check = [](std::vector<std::string> args, const std::string& key) {
+    expect_config_error([&] { validate_config(load_config("", args), 1); }, key);
+  };
+  EXPECT_NO_THROW(validate_config(load_config("", {"--checkpoint.dir=/tmp/ck", "--checkpoint.interval=5",
+                                                   "--checkpoint.load=auto", "--checkpoint.async=true"}), 1));
+  EXPECT_NO_THROW(validate_config(load_config("", {"--checkpoint.load=/tmp/ck/step_00000005"}), 1));
+  check({"--checkpoint.load=auto"}, "checkpoint.load");
+  check({"--checkpoint.interval=10"}, "checkpoint.interval");
+  check({"--checkpoint.async=true"}, "checkpoint.async");
+  check({"--checkpoint.dir=/tmp/ck", "--checkpoint.keep=0"}, "checkpoint.keep");
+  check({"--checkpoint.dir=/tmp/ck", "--checkpoint.interval=-1"}, "checkpoint.interval");
 }
 
 TEST(LrSchedule, WarmupThenCosineToMin) {
