@@ -1,5 +1,7 @@
 # slurm.sh — sourced by the Slurm end-to-end tests after common.sh: a real single-node Slurm on this
 # machine (slurmctld + slurmd + munge on localhost, no systemd; /work/shared/recipes/local-slurm.md).
+# Job credentials live 10 s instead of 120 s (AuthInfo=cred_expire=10): a requeued job may start again
+# only once its old credential expired ("Job credential revoked" before that).
 #   slurm_start   installs slurm-wlm and munge with apt when missing (exit 77 = skipped, with the reason,
 #                 only where that is impossible), starts munged when it is not running and both Slurm
 #                 daemons with a private configuration under $WORK/slurm, and waits until srun works.
@@ -20,6 +22,10 @@ slurm_install() {
 }
 
 slurm_stop() {
+  local status=$?
+  if [[ $status != 0 && $status != 77 && -d ${SLURM_DIR:-/nonexistent}/log ]]; then
+    for log in "$SLURM_DIR"/log/*.log; do echo "--- last lines of $log"; tail -n 25 "$log"; done
+  fi
   if [[ -n ${SLURM_CONF:-} && -f ${SLURM_CONF} ]]; then
     scontrol shutdown >/dev/null 2>&1 || true
     for pidfile in "$SLURM_DIR"/slurmctld.pid "$SLURM_DIR"/slurmd.pid; do
@@ -55,6 +61,7 @@ ClusterName=strata-test
 SlurmctldHost=$host
 SlurmUser=root
 AuthType=auth/munge
+AuthInfo=cred_expire=10
 CredType=cred/munge
 StateSaveLocation=$SLURM_DIR/state
 SlurmdSpoolDir=$SLURM_DIR/spool
