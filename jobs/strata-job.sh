@@ -1,4 +1,5 @@
 # strata-job.sh — sourced by the job scripts of this folder (train.sbatch, mpirun-train.sh); not run alone.
+# shellcheck shell=bash
 # Defines:
 #   STRATA_EXIT_STOPPED  75, strata-train's exit code for "stopped early by a signal or train.max_minutes,
 #                        checkpoint saved: run again to resume" (src/stop_signals.h)
@@ -7,6 +8,7 @@
 #                        --signal=USR1`, a preemption's SIGTERM, kill) is passed on as SIGUSR1 to the
 #                        launcher, which forwards it to every rank; the ranks agree at the next step
 #                        boundary, save a checkpoint and exit 75. Returns CMD's exit code.
+# shellcheck disable=SC2034  # used by the scripts that source this file
 STRATA_EXIT_STOPPED=75
 
 strata_log() { echo "strata-job [$(date '+%F %T')]: $*" >&2; }

@@ -24,7 +24,7 @@ slurm_start
 
 STEPS=30
 ARGS=(--model.layers=2 --model.hidden=32 --model.heads=4 --model.seq_len=16 --train.micro_batch=2
-      --train.global_batch=8 --train.steps=$STEPS --train.log_interval=1 --optim.warmup_steps=2
+      --train.global_batch=8 --train.steps="$STEPS" --train.log_interval=1 --optim.warmup_steps=2
       --parallel.tensor=2 --parallel.zero_stage=1 --data.train="$WORK/shards/train_*.h5" --data.valid=
       --log.peak_tflops=1)
 export OMP_NUM_THREADS=1 STRATA_TRAIN="$BIN/strata-train"

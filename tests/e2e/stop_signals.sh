@@ -16,7 +16,7 @@ for i in $(seq 1 300); do printf 'record %d: %s\n%%\n' "$i" "$(printf 'abcdefghi
 "$BIN/strata-data" build --tokenizer byte --valid-fraction 0.1 --out shards corpus.txt > /dev/null
 STEPS=80
 ARGS=(--model.layers=2 --model.hidden=32 --model.heads=4 --model.seq_len=16 --train.micro_batch=2
-      --train.global_batch=8 --train.steps=$STEPS --train.log_interval=1 --optim.warmup_steps=2
+      --train.global_batch=8 --train.steps="$STEPS" --train.log_interval=1 --optim.warmup_steps=2
       --data.train=shards/train_*.h5 --data.valid= --log.peak_tflops=1)
 CFG="$SRC/configs/gpt-tiny.ini"
 export OMP_NUM_THREADS=1 STRATA_TRAIN="$BIN/strata-train" MPIRUN="$MPIEXEC"
@@ -86,7 +86,7 @@ run_mpirun() {  # in the background, like launch, without the launcher script
 }
 run_mpirun
 wait_steps term 3
-ranks=($(pgrep -f "^$BIN/strata-train $CFG .*term.ck" || true))
+mapfile -t ranks < <(pgrep -f "^$BIN/strata-train $CFG .*term.ck" || true)
 [[ ${#ranks[@]} == 2 ]] || fail "term: expected 2 rank processes under mpirun, found ${ranks[*]:-none}"
 kill -TERM "${ranks[1]}"
 finish term 75

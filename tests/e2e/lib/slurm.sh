@@ -1,4 +1,5 @@
 # slurm.sh — sourced by the Slurm end-to-end tests after common.sh: a real single-node Slurm on this
+# shellcheck shell=bash
 # machine (slurmctld + slurmd + munge on localhost, no systemd; /work/shared/recipes/local-slurm.md).
 # Job credentials live 10 s instead of 120 s (AuthInfo=cred_expire=10): a requeued job may start again
 # only once its old credential expired ("Job credential revoked" before that).
