@@ -55,8 +55,12 @@ class Strata(CMakePackage, CudaPackage):
             self.define("HDF5_PREFER_PARALLEL", True),
             # The CBLAS of the spec, not a system OpenBLAS found by default.
             self.define("BLAS_LIBRARIES", spec["blas"].libs.joined(";")),
-            self.define("STRATA_CBLAS_INCLUDE_DIR", spec["blas"].headers.directories[0]),
         ]
+        # cblas.h of the spec when Spack finds it in the provider's include/ (an external such as
+        # Debian's keeps it in a subfolder, which CMake's search finds by itself).
+        headers = spec["blas"].headers.directories
+        if headers:
+            args.append(self.define("STRATA_CBLAS_INCLUDE_DIR", headers[0]))
         if spec.satisfies("+cuda"):
             args.append(self.define_cuda_architectures(self))
         return args
