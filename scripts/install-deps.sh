@@ -11,7 +11,7 @@ packages=(
   libopenblas-openmp-dev                     # CBLAS; the OpenMP build shares our OpenMP thread pool
   nlohmann-json3-dev libpcre2-dev            # metadata, GPT-2 pre-tokenization regex
   libgtest-dev googletest                    # tests
-  python3-numpy                              # tests: the independent NumPy GPT-2 of tests/e2e/gpt2_numpy_logits.py
+  python3 python3-numpy                      # tests: the Spack package check (tests/spack), the NumPy GPT-2 of tests/e2e/gpt2_numpy_logits.py
   fortunes                                   # the quick start's default corpus (/usr/share/games/fortunes)
 )
 

@@ -4,6 +4,7 @@
 #include <boost/program_options.hpp>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -60,6 +61,8 @@ po::options_description describe(Config& c, std::string& train_list, std::string
        "evaluate every N steps (0: only at the end when data.valid is set)")
       ("train.eval_steps", po::value(&c.train.eval_steps)->default_value(c.train.eval_steps), "batches per evaluation")
       ("train.log_interval", po::value(&c.train.log_interval)->default_value(c.train.log_interval), "log every N steps")
+      ("train.max_minutes", po::value(&c.train.max_minutes)->default_value(c.train.max_minutes),
+       "wall-clock budget in minutes: save a checkpoint and stop (exit 75) before it ends; 0: none")
       ("optim.lr", po::value(&c.optim.lr)->default_value(c.optim.lr), "peak learning rate")
       ("optim.min_lr", po::value(&c.optim.min_lr)->default_value(c.optim.min_lr), "final learning rate")
       ("optim.warmup_steps", po::value(&c.optim.warmup_steps)->default_value(c.optim.warmup_steps), "linear warmup")
@@ -231,6 +234,8 @@ void validate_config(const Config& c, int world_size) {
   require(t.eval_interval >= 0, "train.eval_interval", "must be >= 0");
   require(t.eval_steps >= 0, "train.eval_steps", "must be >= 0");
   require(t.log_interval >= 1, "train.log_interval", "must be >= 1");
+  require(t.max_minutes >= 0 && std::isfinite(t.max_minutes), "train.max_minutes",
+          "must be a finite number of minutes >= 0 (0: no budget), found " + std::to_string(t.max_minutes));
 
   const auto& o = c.optim;
   require(o.lr > 0, "optim.lr", "must be > 0");
@@ -268,7 +273,8 @@ std::string config_to_ini(const Config& c) {
      << c.train.micro_batch << "\nglobal_batch = " << c.train.global_batch << "\nsteps = " << c.train.steps
      << "\nseed = " << c.train.seed << "\nprecision = " << c.train.precision << "\nrecompute = " << c.train.recompute
      << "\ngrad_clip = " << c.train.grad_clip << "\neval_interval = " << c.train.eval_interval
-     << "\neval_steps = " << c.train.eval_steps << "\nlog_interval = " << c.train.log_interval << "\n\n[optim]\nlr = "
+     << "\neval_steps = " << c.train.eval_steps << "\nlog_interval = " << c.train.log_interval
+     << "\nmax_minutes = " << c.train.max_minutes << "\n\n[optim]\nlr = "
      << c.optim.lr << "\nmin_lr = " << c.optim.min_lr << "\nwarmup_steps = " << c.optim.warmup_steps
      << "\ndecay = " << c.optim.decay << "\nbeta1 = " << c.optim.beta1 << "\nbeta2 = " << c.optim.beta2
      << "\neps = " << c.optim.eps << "\nweight_decay = " << c.optim.weight_decay << "\n\n[data]\ntrain = "

@@ -28,6 +28,7 @@ struct TrainConfig {
   std::string precision = "fp32", recompute = "none";
   double grad_clip = 1.0;
   int64_t eval_interval = 0, eval_steps = 10, log_interval = 1;
+  double max_minutes = 0;  // wall-clock budget of this run; 0: none (src/stop_policy.h)
 };
 
 struct OptimConfig {

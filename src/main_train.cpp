@@ -1,11 +1,15 @@
 // strata-train — trains a GPT model described by an INI configuration (SPEC sections 3, 5, 6).
 //   strata-train CONFIG.ini [--section.key=value ...] [--benchmark]
 // Launched directly (one rank) or under mpirun/srun. Exit codes: 0 ok, 2 usage/configuration,
-// 3 bad input data, 1 otherwise.
+// 3 bad input data, 75 stopped early by SIGUSR1/SIGTERM or train.max_minutes after saving a checkpoint
+// (src/stop_signals.h; the job scripts requeue on it), 1 otherwise.
 #include <omp.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -17,7 +21,9 @@
 #include "src/batch_source.h"
 #include "src/benchmark.h"
 #include "src/config.h"
+#include "src/launch_report.h"
 #include "src/sgemm_probe.h"
+#include "src/stop_signals.h"
 #include "src/trainer.h"
 #include "src/version.h"
 
@@ -34,7 +40,10 @@ const char* kUsage =
     "  --version      version and backends\n"
     "  --benchmark    time train.steps steps on synthetic tokens and this machine's sgemm\n"
     "                 throughput, print tokens/s, model FLOP/s and MFU vs sgemm (needs no data)\n\n"
-    "exit codes: 0 success, 2 usage or configuration error, 3 bad input data, 1 otherwise\n";
+    "signals: SIGUSR1 or SIGTERM (to any rank) stops every rank at the next step boundary, saves a\n"
+    "checkpoint (checkpoint.dir) and exits 75; so does train.max_minutes before the budget ends.\n\n"
+    "exit codes: 0 success, 2 usage or configuration error, 3 bad input data,\n"
+    "            75 stopped early with a checkpoint saved (run again to resume), 1 otherwise\n";
 
 struct Args {
   std::string config;
@@ -63,7 +72,7 @@ Args parse_args(int argc, char** argv) {
   return a;
 }
 
-int run(int argc, char** argv, const strata::MpiSession& mpi) {
+int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::steady_clock::time_point start) {
   using namespace strata;
   const Args args = parse_args(argc, argv);
   const bool root = mpi.rank() == 0;
@@ -76,6 +85,9 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
     return 0;
   }
   STRATA_CHECK(!args.config.empty() || args.benchmark, config, "no configuration file given (see --help)");
+  install_stop_signal_handlers();
+  const std::string launch = launch_report(mpi);  // collective
+  if (root) std::fputs(launch.c_str(), stdout);
   const Config cfg = load_config(args.config, args.overrides);
   validate_config(cfg, mpi.size());
 
@@ -133,19 +145,45 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
                 cfg.data.train.front().c_str(), peak / 1e9, cfg.log.peak_tflops > 0 ? "" : " (measured sgemm)");
     std::fflush(stdout);
   }
+  // Every rank's stop flags reach every rank through its model group (same data rank) and then its data
+  // group (same model position): together they span the world.
+  StopPolicy stop(
+      [&groups](int* flags, int n) {
+        groups.model().all_reduce(std::span<int>(flags, n), ReduceOp::max);
+        groups.data().all_reduce(std::span<int>(flags, n), ReduceOp::max);
+      },
+      cfg.train.max_minutes, start);
   MetricsLogger logger(cfg.log.metrics, root);
-  trainer.run(logger);
-  return 0;
+  const StopReason reason = trainer.run(logger, &stop);
+  if (reason == StopReason::none) return 0;
+  if (root) {
+    const int sig = stop_signal_received();
+    const char* how = reason != StopReason::signal ? ""
+                      : sig == SIGTERM                ? " (SIGTERM)"
+                      : sig == SIGUSR1                ? " (SIGUSR1)"
+                                                      : " (received by another rank)";
+    char saved[64];
+    std::snprintf(saved, sizeof(saved), "step_%08lld", static_cast<long long>(trainer.steps_done()));
+    std::printf("stopping at step %lld of %lld: %s%s after %.1f s; %s%s%s, exit %d: run again to resume\n",
+                static_cast<long long>(trainer.steps_done()), static_cast<long long>(cfg.train.steps),
+                stop_reason_name(reason), how, stop.elapsed_seconds(),
+                cfg.checkpoint.dir.empty() ? "no checkpoint.dir, nothing saved" : "checkpoint ",
+                cfg.checkpoint.dir.empty() ? "" : (cfg.checkpoint.dir + "/").c_str(),
+                cfg.checkpoint.dir.empty() ? "" : saved, kExitStopped);
+    std::fflush(stdout);
+  }
+  return kExitStopped;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto start = std::chrono::steady_clock::now();  // train.max_minutes counts from here
   int code = 1;
   try {
     strata::MpiSession mpi(&argc, &argv);
     try {
-      code = run(argc, argv, mpi);
+      code = run(argc, argv, mpi, start);
     } catch (const strata::Error& e) {
       std::fprintf(stderr, "strata-train: rank %d: error: %s\n", mpi.rank(), e.what());
       code = e.exit_code();

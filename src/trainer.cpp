@@ -372,24 +372,37 @@ double Trainer::evaluate() {
   return tokens > 0 ? loss_sum / tokens : 0.0;
 }
 
-void Trainer::run(MetricsLogger& logger) {
+StopReason Trainer::run(MetricsLogger& logger, StopPolicy* stop) {
   const int64_t total = cfg_.train.steps;
   const int64_t eval_every = cfg_.train.eval_interval;
   const bool can_eval = valid_ != nullptr && cfg_.train.eval_steps > 0;
+  StopReason reason = StopReason::none;
   while (step_ < total) {
     StepMetrics m = step();
     const bool last = step_ == total;
     if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();
-    if (step_ == 1 || step_ % cfg_.train.log_interval == 0 || last || m.val_loss) logger.log(m);
+    // The step boundary: the stop decision (collective) comes first so that the last step is logged.
+    reason = stop != nullptr && !last ? stop->check(m.step_ms / 1e3) : StopReason::none;
+    if (step_ == 1 || step_ % cfg_.train.log_interval == 0 || last || m.val_loss || reason != StopReason::none)
+      logger.log(m);
+    if (reason != StopReason::none) break;
     if (ckpt_ == nullptr || cfg_.checkpoint.dir.empty()) continue;
     // Saves every checkpoint.interval steps and at the end; a pending async save commits when done.
     const int64_t every = cfg_.checkpoint.interval;
-    if ((every > 0 && step_ % every == 0) || (last && ckpt_->last_saved_step() != step_))
+    if ((every > 0 && step_ % every == 0) || (last && ckpt_->last_saved_step() != step_)) {
+      const auto t0 = std::chrono::steady_clock::now();
       save_checkpoint_now();
-    else
+      if (stop != nullptr) stop->record_save(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    } else {
       ckpt_->poll();
+    }
   }
+  // Stopped early: every rank saves this step now (unless the periodic save just did) and waits until
+  // `latest` names it, so that the run can exit and be resumed.
+  if (reason != StopReason::none && ckpt_ != nullptr && !cfg_.checkpoint.dir.empty() && ckpt_->last_saved_step() != step_)
+    save_checkpoint_now();
   wait_for_checkpoint();
+  return reason;
 }
 
 }  // namespace strata

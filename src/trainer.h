@@ -32,6 +32,7 @@
 #include "src/lr_schedule.h"
 #include "src/metrics.h"
 #include "src/pipeline_executor.h"
+#include "src/stop_signals.h"
 
 namespace strata {
 
@@ -47,8 +48,10 @@ class Trainer {
   // Mean loss over train.eval_steps global batches from the start of the validation data.
   double evaluate();
   // Runs from the current step to train.steps, logging every train.log_interval steps and evaluating
-  // every train.eval_interval steps (and at the end when validation data is configured).
-  void run(MetricsLogger& logger);
+  // every train.eval_interval steps (and at the end when validation data is configured). With a stop
+  // policy, asks it at every step boundary before train.steps and returns early with its reason
+  // (StopReason::none: train.steps reached).
+  StopReason run(MetricsLogger& logger, StopPolicy* stop = nullptr);
 
   // Saves a checkpoint of the current state into checkpoint.dir now (collective: every rank calls it at
   // the same step; checkpoint.async decides whether it returns after the host copy). For signals.

@@ -1,0 +1,1 @@
+spack/packages/strata/package.py
