@@ -26,6 +26,10 @@ std::vector<std::string> split_list(const std::string& text) {
   return out;
 }
 
+void require(bool ok, const std::string& key, const std::string& rule) {
+  STRATA_CHECK(ok, config, "config key ", key, ": ", rule);
+}
+
 std::string join_list(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : ",") + s;
@@ -148,10 +152,7 @@ Config load_config(const std::string& ini_path, const std::vector<std::string>& 
   return cfg;
 }
 
-void validate_config(const Config& c, int world_size) {
-  auto require = [](bool ok, const std::string& key, const std::string& rule) {
-    STRATA_CHECK(ok, config, "config key ", key, ": ", rule);
-  };
+void validate_layout(const Config& c, int world_size) {
   const auto& m = c.model;
   require(m.layers >= 1, "model.layers", "must be >= 1, found " + std::to_string(m.layers));
   require(m.hidden >= 1, "model.hidden", "must be >= 1, found " + std::to_string(m.hidden));
@@ -211,7 +212,13 @@ void validate_config(const Config& c, int world_size) {
   require(c.checkpoint.interval >= 0, "checkpoint.interval", "must be >= 0");
   require(c.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1");
   require(c.log.peak_tflops >= 0, "log.peak_tflops", "must be >= 0");
+}
 
+void validate_config(const Config& c, int world_size) {
+  validate_layout(c, world_size);
+  const auto& p = c.parallel;
+  const auto& t = c.train;
+  const int data = c.data_parallel(world_size);
   // What this build implements. These checks go when the features land (parallelism, checkpoints, CUDA).
   const std::string later =
       " is not implemented in this build yet (tensor, pipeline (1F1B) and data parallelism with ZeRO 0/1/2 on CPU "

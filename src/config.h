@@ -72,8 +72,14 @@ struct Config {
 // unknown key or a value of the wrong type, naming the key (and the file).
 Config load_config(const std::string& ini_path, const std::vector<std::string>& overrides);
 
-// Checks every rule of SPEC section 5 for a run on `world_size` ranks, and that the features the
-// configuration asks for exist in this build. Throws Error{config} with the key and the rule.
+// Checks every rule of SPEC section 5 for a run on `world_size` ranks: values and the layout (group
+// sizes, divisibility of heads, layers and batches). Says nothing about what this build can run, so
+// the planner and strata-train --dry-run use it for layouts of any size. Throws Error{config} with the
+// key and the rule.
+void validate_layout(const Config& cfg, int world_size);
+
+// validate_layout, then that the features the configuration asks for exist in this build (what a real
+// training run checks). Throws Error{config} with the key and the rule.
 void validate_config(const Config& cfg, int world_size);
 
 // The INI text of a configuration (every key), for logs and checkpoints.

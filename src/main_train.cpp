@@ -1,5 +1,6 @@
 // strata-train — trains a GPT model described by an INI configuration (SPEC sections 3, 5, 6).
 //   strata-train CONFIG.ini [--section.key=value ...] [--benchmark]
+//   strata-train --dry-run CONFIG.ini --world-size N   (the partition of every rank, no MPI: src/dry_run.h)
 // Launched directly (one rank) or under mpirun/srun. Exit codes: 0 ok, 2 usage/configuration,
 // 3 bad input data, 1 otherwise.
 #include <omp.h>
@@ -17,6 +18,7 @@
 #include "src/batch_source.h"
 #include "src/benchmark.h"
 #include "src/config.h"
+#include "src/dry_run.h"
 #include "src/sgemm_probe.h"
 #include "src/trainer.h"
 #include "src/version.h"
@@ -33,7 +35,10 @@ const char* kUsage =
     "  --help         this text and every configuration key\n"
     "  --version      version and backends\n"
     "  --benchmark    time train.steps steps on synthetic tokens and this machine's sgemm\n"
-    "                 throughput, print tokens/s, model FLOP/s and MFU vs sgemm (needs no data)\n\n"
+    "                 throughput, print tokens/s, model FLOP/s and MFU vs sgemm (needs no data)\n"
+    "  --dry-run --world-size N [--hardware NAME]\n"
+    "                 no MPI, nothing allocated: each of N ranks' layers, parameters, ZeRO shard,\n"
+    "                 memory and groups; exit 2 when the layout is invalid or does not fit\n\n"
     "exit codes: 0 success, 2 usage or configuration error, 3 bad input data, 1 otherwise\n";
 
 struct Args {
@@ -127,6 +132,7 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (strata::wants_dry_run(argc, argv)) return strata::dry_run_main(argc, argv);
   int code = 1;
   try {
     strata::MpiSession mpi(&argc, &argv);
