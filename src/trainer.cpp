@@ -127,7 +127,7 @@ StepMetrics Trainer::step() {
   // Mean cross-entropy over every token of the global batch: each micro-batch's gradient is scaled so
   // that the accumulated sum is the gradient of that mean.
   const float dloss = static_cast<float>(1.0 / tokens_per_step);
-  if (dp_) groups_->data().reset_stats();
+  if (groups_) groups_->reset_stats();
   model_.zero_grads();
   double loss_sum = 0.0;
   // The last micro-batch's backward hands each finished layer's gradients to the data-parallel
@@ -216,6 +216,18 @@ StepMetrics Trainer::step() {
                 ? out.tokens_per_s / (data_size_ * tensor_size_ * pipeline_size_) * flops_per_token_ / peak_flops_
                 : 0.0;
   out.comm_wait_ms = comm_wait_s * 1e3;
+  if (groups_) {
+    CommBytes& b = out.comm_bytes_by_group;
+    b.tensor = groups_->tensor().stats().total_bytes();
+    b.pipeline = groups_->pipeline().stats().total_bytes();
+    b.data = groups_->data().stats().total_bytes();
+    b.embedding = groups_->has_embedding() ? groups_->embedding()->stats().total_bytes() : 0;
+    b.model = groups_->model().stats().total_bytes();
+    double blocked = groups_->tensor().stats().blocked_seconds + groups_->pipeline().stats().blocked_seconds +
+                     groups_->data().stats().blocked_seconds + groups_->model().stats().blocked_seconds;
+    if (groups_->has_embedding()) blocked += groups_->embedding()->stats().blocked_seconds;
+    out.comm_blocked_ms = blocked * 1e3;
+  }
   if (dp_) {
     out.comm_bytes = groups_->data().stats().total_bytes();
     out.comm_overlap = dp_->overlapped_fraction();

@@ -86,6 +86,18 @@ TEST_P(PipelineParallelTraining, MatchesSingleRank) {
   }
   test::expect_matches_single_rank(par, reassemble(cfg, groups, par.params), ref);
   if (l.data > 1) test::expect_equal_to_data_replica0(groups, par.params);
+
+  // Bytes per step on the pipeline and embedding groups, in closed form. Every stage of a 2-stage pipeline
+  // sends or receives each micro-batch's activation (forward) and its gradient (backward), B*T*C floats,
+  // plus two doubles all-reduced: the loss sum and the squared gradient norm. The tied wte gradient slice, (Vp/T)*C floats, is
+  // all-reduced over the embedding group (with ZeRO-2: this rank's shard of it, so not checked there).
+  if (l.pipeline == 2 && l.zero_stage < 2) {
+    const uint64_t micro = cfg.train.global_batch / (cfg.train.micro_batch * l.data);
+    const uint64_t act = uint64_t{4} * cfg.train.micro_batch * cfg.model.seq_len * cfg.model.hidden;
+    EXPECT_EQ(par.comm_by_group.pipeline, 2 * micro * act + 2 * sizeof(double)) << "rank " << rank;
+    const uint64_t wte = uint64_t{4} * cfg.shape().padded_vocab() / l.tensor * cfg.model.hidden;
+    EXPECT_EQ(par.comm_by_group.embedding, wte) << "rank " << rank;
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, PipelineParallelTraining,

@@ -40,6 +40,7 @@ struct TrainRun {
   double val_loss = 0;                  // after the last step
   uint64_t comm_bytes = 0;              // of the last step
   double comm_overlap = 0;              // of the last step
+  CommBytes comm_by_group;              // of the last step
   std::vector<float> params;            // this rank's (local) parameters after the last step
 };
 
@@ -55,6 +56,7 @@ inline TrainRun train_steps(const Config& cfg, const ParallelGroups* groups) {
     r.grad_norm.push_back(m.grad_norm);
     r.comm_bytes = m.comm_bytes;
     r.comm_overlap = m.comm_overlap;
+    r.comm_by_group = m.comm_bytes_by_group;
   }
   r.val_loss = t.evaluate();
   r.params = t.model().get_parameters();
