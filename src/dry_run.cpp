@@ -123,7 +123,7 @@ std::string format_dry_run(const DryRun& run) {
     std::string layers;
     for (const ModelChunk& ch : r.chunks) {
       if (!layers.empty()) layers += ",";
-      layers += std::to_string(ch.first_layer) + "-" + std::to_string(ch.first_layer + ch.num_layers - 1);
+      layers.append(std::to_string(ch.first_layer)).append("-").append(std::to_string(ch.first_layer + ch.num_layers - 1));
       if (ch.has_embedding) layers += "+emb";
       if (ch.has_head) layers += "+head";
     }

@@ -27,7 +27,7 @@ double MeasuredRun::peak_flops_per_rank(double flops_per_token, int ranks) const
 MeasuredRun read_metrics(const std::string& path) {
   std::ifstream in(path);
   STRATA_CHECK(in.good(), data, "--calibrate ", path, ": cannot be opened (a log.metrics JSONL file of strata-train)");
-  std::vector<double> step_ms, wait_ms, tps, mfu;
+  std::vector<double> step_ms, wait_ms, tps, mfu, blocked_ms;
   MeasuredRun m;
   std::string line;
   int number = 0;
@@ -48,29 +48,51 @@ MeasuredRun read_metrics(const std::string& path) {
     wait_ms.push_back(j.value("comm_wait_ms", 0.0));
     mfu.push_back(j.value("mfu", 0.0));
     m.comm_bytes = j.value("comm_bytes", 0.0);
+    if (j.contains("comm_bytes_by_group") && j["comm_bytes_by_group"].is_object()) {
+      const nlohmann::json& g = j["comm_bytes_by_group"];
+      m.has_groups = true;
+      m.tensor_bytes = g.value("tensor", 0.0);
+      m.pipeline_bytes = g.value("pipeline", 0.0);
+      m.embedding_bytes = g.value("embedding", 0.0);
+      blocked_ms.push_back(j.value("comm_blocked_ms", 0.0));
+    }
   }
   STRATA_CHECK(!step_ms.empty(), data, "--calibrate ", path, ": no metrics lines");
   if (step_ms.size() > 1) {  // the first logged step pays for warm-up
-    for (auto* v : {&step_ms, &tps, &wait_ms, &mfu}) v->erase(v->begin());
+    for (auto* v : {&step_ms, &tps, &wait_ms, &mfu, &blocked_ms})
+      if (!v->empty()) v->erase(v->begin());
   }
   m.steps = static_cast<int>(step_ms.size());
   m.step_ms = median(step_ms);
   m.tokens_per_s = median(tps);
   m.comm_wait_ms = median(wait_ms);
   m.mfu = median(mfu);
+  m.blocked_ms = median(blocked_ms);
   return m;
 }
 
 std::vector<CalibrationRow> calibrate(const StepPrediction& p, const MeasuredRun& m) {
-  return {
+  const StageTime& s0 = p.stages.front();  // rank 0 is on pipeline stage 0
+  std::vector<CalibrationRow> rows = {
       {"step time", "ms", p.step_s * 1e3, m.step_ms},
       {"compute + bubble (step - exposed data-parallel wait)", "ms", (p.step_s - p.dp_exposed_s) * 1e3,
        m.step_ms - m.comm_wait_ms},
       {"exposed gradient reduction", "ms", p.dp_exposed_s * 1e3, m.comm_wait_ms},
-      {"data-group bytes per step (payload)", "B", p.data.payload, m.comm_bytes},
-      {"tokens/s", "tok/s", p.tokens_per_s, m.tokens_per_s},
-      {"MFU", "%", 100 * p.mfu, 100 * m.mfu},
   };
+  if (m.has_groups) {
+    const double transfers = p.layout.micro_batches() * (s0.tensor_comm + s0.p2p);
+    rows.push_back({"blocked in communication (transfers + bubble)", "ms",
+                    (transfers + p.bubble_s + s0.dp_exposed + s0.param_gather) * 1e3, m.blocked_ms});
+  }
+  rows.push_back({"data-group bytes per step (payload)", "B", s0.data.payload, m.comm_bytes});
+  if (m.has_groups) {
+    rows.push_back({"tensor-group bytes per step", "B", s0.tensor.payload, m.tensor_bytes});
+    rows.push_back({"pipeline-group bytes per step", "B", s0.pipeline.payload, m.pipeline_bytes});
+    rows.push_back({"embedding-group bytes per step", "B", s0.embedding.payload, m.embedding_bytes});
+  }
+  rows.push_back({"tokens/s", "tok/s", p.tokens_per_s, m.tokens_per_s});
+  rows.push_back({"MFU", "%", 100 * p.mfu, 100 * m.mfu});
+  return rows;
 }
 
 double fitted_gemm_efficiency(const std::vector<CalibrationRow>& rows, double gemm_efficiency) {

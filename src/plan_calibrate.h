@@ -17,7 +17,11 @@ namespace strata {
 struct MeasuredRun {
   int steps = 0;
   double step_ms = 0, comm_wait_ms = 0, tokens_per_s = 0, mfu = 0;
-  double comm_bytes = 0;
+  double comm_bytes = 0;  // the data group's payload (comm_bytes)
+  // Payload per group (comm_bytes_by_group) and time blocked in communication (comm_blocked_ms), when the
+  // file has them.
+  bool has_groups = false;
+  double tensor_bytes = 0, pipeline_bytes = 0, embedding_bytes = 0, blocked_ms = 0;
   // The per-rank peak FLOP/s the run divided by for its MFU (0 when the file has no MFU).
   double peak_flops_per_rank(double flops_per_token, int ranks) const;
 };
@@ -33,7 +37,9 @@ struct CalibrationRow {
 };
 
 // Step time; compute and bubble (step minus exposed data-parallel wait); the exposed gradient
-// reduction; the data group's payload bytes per step; tokens/s; MFU.
+// reduction; time blocked in communication (transfers on the critical path and waiting for pipeline
+// peers: the bubble); payload bytes per step of rank 0 (pipeline stage 0) on the data, tensor,
+// pipeline and embedding groups; tokens/s; MFU. Rows the file has no measurement for are left out.
 std::vector<CalibrationRow> calibrate(const StepPrediction& p, const MeasuredRun& m);
 
 // The GEMM efficiency that would make the predicted compute (row 2) match the measured one, scaling

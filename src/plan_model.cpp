@@ -1,16 +1,17 @@
 // plan_model.cpp — see plan_model.h.
 #include "src/plan_model.h"
 
+#include <sstream>
+
 #include "kernels/error.h"
 
 namespace strata {
 
 std::string PlanLayout::name() const {
-  std::string s = "t" + std::to_string(tensor) + " p" + std::to_string(pipeline) + " v" +
-                  std::to_string(virtual_stages) + " d" + std::to_string(data) + " z" + std::to_string(zero_stage);
-  s += sequence_parallel ? " sp" : " --";
-  s += recompute == "none" ? " none" : recompute == "selective" ? " sel" : " full";
-  return s + " mb" + std::to_string(micro_batch);
+  std::ostringstream os;
+  os << "t" << tensor << " p" << pipeline << " v" << virtual_stages << " d" << data << " z" << zero_stage
+     << (sequence_parallel ? " sp " : " -- ") << (recompute == "selective" ? "sel" : recompute) << " mb" << micro_batch;
+  return os.str();
 }
 
 PlanLayout plan_layout_of(const Config& cfg, int world_size) {

@@ -66,6 +66,7 @@ StepPrediction predict(const GptShape& shape_in, const PlanLayout& l, const Hard
   const Link tp_link = link_of(hw, l.world(), topo.stride(Axis::tensor), l.tensor);
   const Link dp_link = link_of(hw, l.world(), topo.stride(Axis::data), l.data);
   const Link pp_link = link_of(hw, l.world(), topo.stride(Axis::pipeline), 2);
+  const Link emb_link = link_of(hw, l.world(), topo.stride(Axis::pipeline) * std::max(1, l.pipeline - 1), 2);
   const int t = l.tensor, d = l.data, p = l.pipeline, v = l.virtual_stages, m = l.micro_batches();
   const double e = l.param_bytes(), c = s.hidden, tokens = static_cast<double>(l.micro_batch) * s.seq_len;
   const double vp = s.padded_vocab(), t_rep = l.sequence_parallel ? t : 1.0;
@@ -122,26 +123,42 @@ StepPrediction predict(const GptShape& shape_in, const PlanLayout& l, const Hard
         const double ce = mc.memory(tokens * vp / t * 4.0);
         st.forward += mc.memory(3 * act / t_rep) + logits + 3 * ce;
         st.backward += mc.memory(3 * act / t_rep) + 2 * logits + 2 * ce;
-        if (t > 1) {  // three all-reduces of per-token statistics (vocab-parallel cross-entropy)
-          const double stats = 3 * collective(CommOp::all_reduce, tokens * 8, t, tp_link, &tensor, 3.0 * m);
+        if (t > 1) {
+          // Vocab-parallel cross-entropy: all-reduces of the row maxima (b*s floats) and of the sums of
+          // exponentials with the target logits (2*b*s floats); backward: the output projection's input
+          // gradient (column-parallel) is all-reduced. Sequence parallelism gathers the final LayerNorm's
+          // output first and scatters its gradient back.
+          const double stats = collective(CommOp::all_reduce, tokens * 4, t, tp_link, &tensor, m) +
+                               collective(CommOp::all_reduce, tokens * 8, t, tp_link, &tensor, m);
+          const double input_grad = collective(CommOp::all_reduce, act, t, tp_link, &tensor, m);
           const double sp = l.sequence_parallel ? collective(CommOp::all_gather, act, t, tp_link, &tensor, m) +
                                                       collective(CommOp::reduce_scatter, act, t, tp_link, &tensor, m)
                                                 : 0.0;
           st.forward += stats + sp / 2;
-          st.backward += sp / 2;
-          st.tensor_comm += stats + sp;
+          st.backward += input_grad + sp / 2;
+          st.tensor_comm += stats + input_grad + sp;
         }
       }
-      // Sends to the next chunk (forward) and the previous one (backward), one per micro-batch each.
+      // Per micro-batch: the activation to the next chunk (forward) and its gradient back, the input
+      // from the previous chunk and its gradient to it; the communicator counts sends and receives.
       if (!ch.has_head) {
         st.forward += p2p, st.p2p += p2p;
         collective(CommOp::send, act / t_rep, 2, pp_link, &pipe, m);
+        collective(CommOp::recv, act / t_rep, 2, pp_link, &pipe, m);
       }
       if (!ch.has_embedding) {
         st.backward += p2p, st.p2p += p2p;
         collective(CommOp::send, act / t_rep, 2, pp_link, &pipe, m);
+        collective(CommOp::recv, act / t_rep, 2, pp_link, &pipe, m);
       }
     }
+    // Once per step: the loss sum and the gradient norm's partial sums (doubles) over the pipeline and
+    // tensor groups, and the tied wte gradient over the embedding group (first and last stage).
+    if (p > 1) collective(CommOp::all_reduce, 8, p, pp_link, &pipe, 2);
+    if (t > 1) collective(CommOp::all_reduce, 8, t, tp_link, &tensor);
+    GroupTraffic embedding;
+    if (p > 1 && (stage == 0 || stage == p - 1))
+      collective(CommOp::all_reduce, 4.0 * vp / t * c, 2, emb_link, &embedding);
     // Data parallelism and the optimizer step.
     const RankCounts n = planned_counts(s, l, stage);
     GroupTraffic data;
@@ -163,6 +180,8 @@ StepPrediction predict(const GptShape& shape_in, const PlanLayout& l, const Hard
       }
       if (l.zero_stage == 1 || l.zero_stage == 2)
         st.param_gather = collective(CommOp::all_gather, weights, d, dp_link, &data);
+      collective(CommOp::all_reduce, 8, d, dp_link, &data);  // the loss sum
+      if (l.zero_stage == 2) collective(CommOp::all_reduce, 16, d, dp_link, &data);  // norm partial sums of shards
     }
     if (zero3_per_mb > st.forward + st.backward) st.backward += zero3_per_mb - (st.forward + st.backward);
     // Buckets: one per block, the embedding and the head; all but the last overlap the last backward.
@@ -172,6 +191,7 @@ StepPrediction predict(const GptShape& shape_in, const PlanLayout& l, const Hard
     st.dp_exposed = std::max(st.dp_reduce / buckets, st.dp_reduce - window - slack);
     st.optimizer = mc.memory(32.0 * n.owned);
     per_mb[stage] = st.forward + st.backward;
+    st.tensor = tensor, st.pipeline = pipe, st.data = data, st.embedding = embedding;
     r.stages.push_back(st);
     r.counts.push_back(n);
     r.memory.push_back(rank_memory(s, l, hw, stage, n));
@@ -181,6 +201,7 @@ StepPrediction predict(const GptShape& shape_in, const PlanLayout& l, const Hard
     busiest(r.tensor, tensor);
     busiest(r.pipeline, pipe);
     busiest(r.data, data);
+    busiest(r.embedding, embedding);
   }
   const double max_c = *std::max_element(per_mb.begin(), per_mb.end());
   const double sum_c = std::accumulate(per_mb.begin(), per_mb.end(), 0.0);
@@ -189,12 +210,10 @@ StepPrediction predict(const GptShape& shape_in, const PlanLayout& l, const Hard
   r.bubble_fraction = r.bubble_s / r.pipeline_s;
   // After the pipeline: exposed gradient reduction, the tied-embedding all-reduce between the first
   // and last stage, the gradient norm and loss (latency only), the optimizer and ZeRO's all-gather.
-  double embedding = 0;
-  if (p > 1) {
-    const double wte = 4.0 * vp / t * c;
-    embedding = collective(CommOp::all_reduce, wte, 2, link_of(hw, l.world(), topo.stride(Axis::pipeline) * (p - 1), 2),
-                           &r.embedding);
-  }
+  const double embedding =
+      p > 1 ? collective_seconds(CommOp::all_reduce, 4.0 * vp / t * c, 2, emb_link.gbps, emb_link.latency_us,
+                                 emb_link.efficiency)
+            : 0.0;
   const double norms = 2 * (collective(CommOp::all_reduce, 8, t, tp_link, nullptr) +
                             collective(CommOp::all_reduce, 8, p, pp_link, nullptr) +
                             collective(CommOp::all_reduce, 8, d, dp_link, nullptr));

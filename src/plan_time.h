@@ -44,6 +44,7 @@ struct StageTime {
   double forward = 0, backward = 0;  // one micro-batch, all of the rank's chunks, communication included
   double tensor_comm = 0, p2p = 0;   // of which: tensor-parallel collectives, pipeline sends (fwd + bwd)
   double dp_reduce = 0, dp_exposed = 0, param_gather = 0, optimizer = 0;
+  GroupTraffic tensor, pipeline, data, embedding;  // one rank of this pipeline stage, per step
 };
 
 struct StepPrediction {
@@ -57,7 +58,7 @@ struct StepPrediction {
   double pipeline_s = 0, bubble_s = 0, bubble_fraction = 0, ideal_bubble_fraction = 0;
   double dp_exposed_s = 0, tail_s = 0;  // exposed gradient reduction; everything after the pipeline
   double step_s = 0, tokens_per_s = 0, mfu = 0, hfu = 0, peak_tflops = 0;
-  GroupTraffic tensor, pipeline, data, embedding;  // the busiest rank's, per step
+  GroupTraffic tensor, pipeline, data, embedding;  // the busiest stage's rank, per step
   double max_memory = 0, capacity = 0;
   int max_memory_stage = 0;
   bool fits = false;

@@ -2,7 +2,8 @@
 # plan_cli.sh — strata-plan and strata-train --dry-run from the shell: the shipped GPT-3 configurations
 # planned and dry-run at 1024 and 4096 ranks (175B fits in 80 GB by both), exact parameter counts,
 # invalid and non-fitting layouts (exit 2 with the reason), --search on 1024 H100s sorted by predicted
-# throughput with every layout fitting, and --calibrate against a measured 2-rank CPU run.
+# throughput with every layout fitting, and --calibrate against a measured 8-rank CPU run (bytes per group
+# exact).
 set -euo pipefail
 
 BIN="${STRATA_BIN:?STRATA_BIN must name the directory holding strata-plan}"
@@ -64,24 +65,27 @@ expect 2 "$BIN/strata-train" --dry-run "$C175" --world-size 64 --parallel.pipeli
 contains out.txt "DOES NOT FIT"; contains err.txt "does not fit"
 expect 2 "$BIN/strata-train" --dry-run "$C175";  contains err.txt "--world-size"
 
-# ---- calibration: a measured 2-rank CPU run (data 2, ZeRO-1) against the prediction ----
+# ---- calibration: a measured 8-rank CPU run (tensor 2 x pipeline 2 x data 2, ZeRO-1) against the prediction ----
 for i in $(seq 1 200); do echo "document $i: the cat sat on the mat and the dog sat on the log."; echo "%"; done > corpus.txt
 "$BIN/strata-data" build --tokenizer byte --split delimiter --delimiter % --out shards corpus.txt > /dev/null
-RUN=(--train.steps=8 --train.log_interval=1 --train.global_batch=8 --train.micro_batch=2 --parallel.zero_stage=1
-     --data.train=shards/train_*.h5 --data.valid= --log.peak_tflops=0.05)
-expect 0 timeout 300 "$MPIEXEC" -np 2 --bind-to none "$BIN/strata-train" "$SRC/configs/gpt-tiny.ini" "${RUN[@]}" \
+RUN=(--train.steps=6 --train.log_interval=1 --train.global_batch=8 --train.micro_batch=2 --parallel.zero_stage=1
+     --parallel.tensor=2 --parallel.pipeline=2 --data.train=shards/train_*.h5 --data.valid=)
+expect 0 timeout 300 "$MPIEXEC" -np 8 --bind-to none "$BIN/strata-train" "$SRC/configs/gpt-tiny.ini" "${RUN[@]}" \
   --log.metrics=metrics.jsonl
-expect 0 "$BIN/strata-plan" "$SRC/configs/gpt-tiny.ini" "${RUN[@]}" --gpus 2 --hardware cpu --calibrate metrics.jsonl
-contains out.txt "calibration against 7 measured steps"
+expect 0 "$BIN/strata-plan" "$SRC/configs/gpt-tiny.ini" "${RUN[@]}" --gpus 8 --hardware cpu --calibrate metrics.jsonl
+contains out.txt "calibration against 5 measured steps"
 contains out.txt "compute matches the measured run with --gemm-efficiency"
-for c in "step time" "compute + bubble" "exposed gradient reduction" "data-group bytes" "tokens/s" "MFU"; do
+for c in "step time" "compute + bubble" "exposed gradient reduction" "blocked in communication" "tokens/s" "MFU"; do
   contains out.txt "$c"
 done
-# Bytes are closed form: the prediction is the measured count but for the 8-byte loss sum.
-bytes_err=$(grep "data-group bytes" out.txt | awk '{print $(NF)}' | tr -d '%+-')
-awk -v e="$bytes_err" 'BEGIN { exit !(e < 0.1) }' || { cat out.txt; fail "data-group bytes must match: $bytes_err%"; }
-expect 0 "$BIN/strata-plan" "$SRC/configs/gpt-tiny.ini" "${RUN[@]}" --gpus 2 --hardware cpu --calibrate metrics.jsonl --json
-contains out.txt '"calibration"'
+# Bytes per group are closed form: the prediction must be the communicator's count on rank 0.
+for g in data tensor pipeline embedding; do
+  err=$(grep "$g-group bytes per step" out.txt | awk '{print $(NF)}' | tr -d '%+-')
+  [[ -n "$err" ]] || { cat out.txt; fail "no $g-group bytes row"; }
+  awk -v e="$err" 'BEGIN { exit !(e < 0.1) }' || { cat out.txt; fail "$g-group bytes must match: $err%"; }
+done
+expect 0 "$BIN/strata-plan" "$SRC/configs/gpt-tiny.ini" "${RUN[@]}" --gpus 8 --hardware cpu --calibrate metrics.jsonl --json
+contains out.txt '"calibration"'; contains out.txt '"fitted_gemm_efficiency"'
 echo '{"step": 1}' > bad.jsonl
 expect 3 "$BIN/strata-plan" "$SRC/configs/gpt-tiny.ini" --gpus 1 --hardware cpu --calibrate bad.jsonl
 contains err.txt "bad.jsonl"

@@ -30,9 +30,31 @@ TEST(PlanTime, DataGroupBytesMatchTheCommunicatorCount) {
     l.zero_stage = zero;
     const StepPrediction p = predict(c.shape(), l, builtin_hardware("a100-80gb"), 1e9);
     const double params = static_cast<double>(gpt_parameter_count(c.shape()));
-    EXPECT_DOUBLE_EQ(p.data.payload, (zero == 0 ? 4 : 8) * params) << "ZeRO " << zero;
-    EXPECT_DOUBLE_EQ(p.data.bus, (zero == 0 ? 2 * 0.75 : zero == 1 ? 2 * 0.75 + 0.75 : 0.75 + 0.75) * 4 * params);
+    EXPECT_DOUBLE_EQ(p.data.payload, (zero == 0 ? 4 : 8) * params + 8 + (zero == 2 ? 16 : 0)) << "ZeRO " << zero;
+    EXPECT_DOUBLE_EQ(p.data.bus, (zero == 0 ? 2 * 0.75 : zero == 1 ? 2 * 0.75 + 0.75 : 0.75 + 0.75) * 4 * params +
+                                     1.5 * (8 + (zero == 2 ? 16 : 0)));
   }
+}
+
+TEST(PlanTime, PipelineTensorAndEmbeddingBytesMatchTheCommunicatorCount) {
+  // The closed forms of the MPI training tests (tests/mpi_train): a 2-stage pipeline sends or receives
+  // every micro-batch's activation and its gradient (B*T*C floats each way) plus two doubles; the tied
+  // wte slice is all-reduced over the embedding group. On the tensor group, stage 0 all-reduces the
+  // embedding output and two (B*T*C) partial sums per block forward and two backward, plus the norm.
+  Config c;
+  c.model.layers = 4, c.train.global_batch = 16, c.train.micro_batch = 2;
+  c.parallel.tensor = 2, c.parallel.pipeline = 2, c.parallel.zero_stage = 1;
+  const PlanLayout l = plan_layout_of(c, 8);
+  const StepPrediction p = predict(c.shape(), l, builtin_hardware("cpu"), 1e9);
+  const double m = 4, act = 4.0 * 2 * 64 * 64, wte = 4.0 * 512 / 2 * 64;  // Vp = 512 at tensor 2
+  EXPECT_DOUBLE_EQ(p.stages[0].pipeline.payload, 2 * m * act + 16);
+  EXPECT_DOUBLE_EQ(p.stages[1].pipeline.payload, 2 * m * act + 16);
+  EXPECT_DOUBLE_EQ(p.stages[0].embedding.payload, wte);
+  EXPECT_DOUBLE_EQ(p.stages[1].embedding.payload, wte);
+  EXPECT_DOUBLE_EQ(p.stages[0].tensor.payload, m * (act + 2 * 4 * act) + 8);
+  // Last stage: its blocks, the cross-entropy statistics (3 floats per token) and the output
+  // projection's input gradient.
+  EXPECT_DOUBLE_EQ(p.stages[1].tensor.payload, m * (2 * 4 * act + 2 * 64 * 12 + act) + 8);
 }
 
 TEST(PlanTime, PipelineBubbleFollowsTheSchedules) {
