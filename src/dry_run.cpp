@@ -18,14 +18,15 @@ namespace {
 // What one (tensor rank, pipeline rank) holds: the same for every data rank.
 struct Partition {
   std::vector<ModelChunk> chunks;
-  int64_t params = 0, largest_block = 0;
+  int64_t params = 0, gather = 0;  // gather: ZeRO-3 gather buffers, sized as Zero3Params sizes them
   std::vector<ShardTensor> tensors;  // over all chunks, one flat buffer
 };
 
 Partition build_partition(const GptShape& shape, const PlanLayout& l, int tp, int pp) {
   Partition out;
   out.chunks = stage_chunks(shape, l, pp);
-  std::size_t base = 0;
+  std::size_t base = 0, largest = 0;
+  int blocks = 0;
   for (const ModelChunk& ch : out.chunks) {
     ModelPartition part;
     part.first_layer = ch.first_layer;
@@ -39,13 +40,17 @@ Partition build_partition(const GptShape& shape, const PlanLayout& l, int tp, in
       const std::size_t rows = static_cast<std::size_t>(t.shape[0]);
       out.tensors.push_back({base + t.offset, rows, t.count / rows});
     }
-    for (int layer = ch.first_layer; layer < ch.first_layer + ch.num_layers; ++layer)
-      out.largest_block = std::max<int64_t>(out.largest_block, static_cast<int64_t>(layout.block_range(layer).count));
-    if (ch.has_embedding) out.largest_block = std::max<int64_t>(out.largest_block, layout.get(ParamKind::wte).count);
-    if (ch.has_head && !ch.has_embedding)
-      out.largest_block = std::max<int64_t>(out.largest_block, layout.get(ParamKind::wte).count);
+    // The trainer's ZeRO-3 pools (src/trainer.cpp): range 0 the embedding, 1..L the blocks (two buffers
+    // of the largest when there are several), L+1 the head; each pool sized for its largest range.
+    const int last = layout.num_ranges() - 1;
+    std::size_t block = 0;
+    for (int i = 1; i < last; ++i) block = std::max(block, layout.range(i).count);
+    out.gather += static_cast<int64_t>(layout.range(0).count + layout.range(last).count);
+    blocks += ch.num_layers;
+    largest = std::max(largest, block);
     base += layout.total();
   }
+  out.gather += static_cast<int64_t>((blocks > 1 ? 2 : 1) * largest);  // the block pool, double-buffered
   out.params = static_cast<int64_t>(base);
   return out;
 }
@@ -91,7 +96,7 @@ DryRun dry_run(const Config& cfg, int world, const Hardware& hw) {
     const ZeroPartition& z = it->second.second;
     dr.chunks = p.chunks;
     dr.counts.params = p.params;
-    dr.counts.largest_block = p.largest_block;
+    dr.counts.gather = p.gather;
     // Without ZeRO (or on one data rank) every rank keeps optimizer state for all of its parameters.
     const bool sharded = l.zero_stage >= 1 && l.data > 1;
     dr.counts.owned = sharded ? static_cast<int64_t>(z.owned(dr.coord.dp)) : p.params;

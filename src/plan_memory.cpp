@@ -9,12 +9,18 @@ RankCounts planned_counts(const GptShape& s, const PlanLayout& l, int stage) {
   RankCounts r;
   r.params = rank_parameters(s, l, stage);
   r.owned = l.zero_stage >= 1 ? (r.params + l.data - 1) / l.data : r.params;
-  // The largest unit ZeRO-3 gathers: a block, or the wte slice on the ranks holding the embedding or
-  // the head (with its own copy).
-  bool holds_wte = false;
-  for (const ModelChunk& ch : stage_chunks(s, l, stage)) holds_wte = holds_wte || ch.has_embedding || ch.has_head;
-  const int64_t wte = static_cast<int64_t>(s.padded_vocab()) / l.tensor * s.hidden;
-  r.largest_block = std::max<int64_t>(block_parameters(s, l.tensor), holds_wte ? wte : 0);
+  // ZeRO-3 gather pools: the embedding range (wte slice + wpe), the blocks (double-buffered), the head
+  // range (final LayerNorm, and the wte copy of a last stage without the embedding).
+  const std::vector<ModelChunk> chunks = stage_chunks(s, l, stage);
+  const int64_t c = s.hidden, wte = static_cast<int64_t>(s.padded_vocab()) / l.tensor * c;
+  bool has_embedding = false;
+  int blocks = 0;
+  for (const ModelChunk& ch : chunks) has_embedding = has_embedding || ch.has_embedding, blocks += ch.num_layers;
+  for (const ModelChunk& ch : chunks) {
+    if (ch.has_embedding) r.gather += wte + static_cast<int64_t>(s.seq_len) * c;
+    if (ch.has_head) r.gather += 2 * c + (has_embedding ? 0 : wte);
+  }
+  r.gather += (blocks > 1 ? 2 : 1) * block_parameters(s, l.tensor);
   return r;
 }
 
@@ -41,7 +47,7 @@ MemoryBreakdown rank_memory(const GptShape& s, const PlanLayout& l, const Hardwa
   const double e = l.param_bytes();
   const bool bf16 = l.precision != "fp32";
   const double params = static_cast<double>(n.params), owned = static_cast<double>(n.owned);
-  const double block = static_cast<double>(n.largest_block);
+  const double gather = static_cast<double>(n.gather);
   switch (l.zero_stage) {
     case 0:
       m.weights = e * params, m.grads = 4 * params, m.master = bf16 ? 4 * params : 0, m.adam = 8 * params;
@@ -52,7 +58,7 @@ MemoryBreakdown rank_memory(const GptShape& s, const PlanLayout& l, const Hardwa
       m.master = bf16 ? 4 * owned : 0, m.adam = 8 * owned;
       break;
     default:
-      m.weights = e * owned + 2 * e * block, m.grads = 4 * owned + 4 * block, m.master = bf16 ? 4 * owned : 0;
+      m.weights = e * (owned + gather), m.grads = 4 * params + 4 * owned, m.master = bf16 ? 4 * owned : 0;
       m.adam = 8 * owned;
       break;
   }
@@ -74,7 +80,8 @@ MemoryBreakdown rank_memory(const GptShape& s, const PlanLayout& l, const Hardwa
   bool has_head = false;
   for (const auto& ch : stage_chunks(s, l, stage)) has_head = has_head || ch.has_head;
   if (has_head) buffers += tokens * (static_cast<double>(s.padded_vocab()) / t) * 4.0 + tokens * c * e;
-  if (l.zero_stage >= 1 && l.data > 1) buffers += 4.0 * block;
+  if ((l.zero_stage == 1 || l.zero_stage == 2) && l.data > 1)  // one tensor's rows staged for the all-gather
+    buffers += 4.0 * static_cast<double>(s.padded_vocab()) / t * c;
   m.buffers = buffers;
   m.reserve = hw.reserve_gib * 1024.0 * 1024.0 * 1024.0;
   return m;

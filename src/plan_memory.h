@@ -11,7 +11,8 @@
 //   stage 2: as stage 1, gradients 4N + 4S: the model still accumulates full local gradients during the
 //            backward and the reduce-scatter leaves the reduced shard in a separate buffer
 //            (parallel/data_parallel.h), so stage 2 saves traffic here, not memory
-//   stage 3: weights e*S + 2 gathered blocks, gradients 4S + one block, master 4S, Adam 8S
+//   stage 3: weights e*(S + G) with G the gather buffers (parallel/zero3_params.h), gradients 4N + 4S
+//            (full local gradients again), master 4S, Adam 8S
 // Activations per block and micro-batch (b sequences of s tokens, hidden C, T tensor ranks, element e),
 // from what GptModel keeps (src/gpt_model.h): the block input, ln1 and ln2 outputs and the residual
 // after attention (4 elements per token, replicated over the tensor group, or split by T with sequence
@@ -37,7 +38,8 @@ namespace strata {
 struct RankCounts {
   int64_t params = 0;        // parameters this rank holds (its tensor slice of its chunks)
   int64_t owned = 0;         // elements of its ZeRO shard (= params without ZeRO)
-  int64_t largest_block = 0; // parameters of its largest block or embedding/head tensor group (ZeRO-3 buffers)
+  int64_t gather = 0;        // ZeRO-3 gather buffers (parallel/zero3_params.h): the embedding range, two
+                             // block buffers (one when the rank has one block) and the head range
 };
 
 struct MemoryBreakdown {

@@ -173,15 +173,28 @@ StepPrediction predict(const GptShape& shape_in, const PlanLayout& l, const Hard
         case 2:
           st.dp_reduce = collective(CommOp::reduce_scatter, grads, d, dp_link, &data);
           break;
-        default:
-          zero3_per_mb = 2 * collective(CommOp::all_gather, weights, d, dp_link, &data, 2.0 * m) +
-                         collective(CommOp::reduce_scatter, grads, d, dp_link, &data, m);
+        default: {
+          // ZeRO-3 (parallel/zero3_params.h): gradients reduce-scattered as in stage 2; each parameter
+          // range all-gathered when used: the embedding and the head once per step (their own buffers
+          // keep them), the blocks in the first forward, then blocks - 2 in each of the other 2M - 1
+          // passes (two block buffers keep the two at each turn). The gathers are prefetched while the
+          // previous range computes.
+          st.dp_reduce = collective(CommOp::reduce_scatter, grads, d, dp_link, &data);
+          const double block = e * block_parameters(s, t);
+          const double gathered = blocks <= 2 ? blocks : blocks + (blocks - 2) * (2.0 * m - 1);
+          collective(CommOp::all_gather, block, d, dp_link, &data, gathered);
+          for (const ModelChunk& ch : chunks) {
+            if (ch.has_embedding) collective(CommOp::all_gather, e * (vp / t * c + s.seq_len * c), d, dp_link, &data);
+            if (ch.has_head) collective(CommOp::all_gather, e * (2 * c + (stage == 0 ? 0 : vp / t * c)), d, dp_link, &data);
+          }
+          zero3_per_mb = 2 * blocks * collective(CommOp::all_gather, block, d, dp_link, nullptr);
           break;
+        }
       }
       if (l.zero_stage == 1 || l.zero_stage == 2)
         st.param_gather = collective(CommOp::all_gather, weights, d, dp_link, &data);
       collective(CommOp::all_reduce, 8, d, dp_link, &data);  // the loss sum
-      if (l.zero_stage == 2) collective(CommOp::all_reduce, 16, d, dp_link, &data);  // norm partial sums of shards
+      if (l.zero_stage >= 2) collective(CommOp::all_reduce, 16, d, dp_link, &data);  // norm partial sums of shards
     }
     if (zero3_per_mb > st.forward + st.backward) st.backward += zero3_per_mb - (st.forward + st.backward);
     // Buckets: one per block, the embedding and the head; all but the last overlap the last backward.

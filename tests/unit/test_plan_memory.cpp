@@ -36,9 +36,9 @@ TEST(PlanMemory, ZeroStagesAsImplemented) {
   EXPECT_EQ(m.adam, 1000);
   m = mem(2, "bf16");  // full local gradients plus the reduced shard (parallel/data_parallel.h)
   EXPECT_EQ(m.grads, 4500);
-  m = mem(3, "bf16");  // shards plus two gathered blocks of weights and one of gradients
-  EXPECT_EQ(m.weights, 250 + 400);
-  EXPECT_EQ(m.grads, 500 + 400);
+  m = mem(3, "bf16");  // shard plus gather buffers (parallel/zero3_params.h); full local gradients + shard
+  EXPECT_EQ(m.weights, 2 * (125 + 100));
+  EXPECT_EQ(m.grads, 4500);
   m = mem(1, "fp32");  // fp32 parameters are the master weights
   EXPECT_EQ(m.weights, 4000);
   EXPECT_EQ(m.master, 0);

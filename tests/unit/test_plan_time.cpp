@@ -36,6 +36,20 @@ TEST(PlanTime, DataGroupBytesMatchTheCommunicatorCount) {
   }
 }
 
+TEST(PlanTime, Zero3GathersFollowTheResidencyRules) {
+  // tests/mpi_train/test_zero3_training.cpp: a step gathers the embedding and head once, the L blocks in
+  // the first forward and L - 2 blocks in each of the other 2M - 1 passes; the gradients are
+  // reduce-scattered once (4 bytes per parameter) and the loss and norm partial sums are all-reduced.
+  Config c;
+  c.model.layers = 4, c.train.global_batch = 16, c.train.micro_batch = 2, c.parallel.zero_stage = 3;
+  const PlanLayout l = plan_layout_of(c, 4);  // data 4, M = 2
+  const StepPrediction p = predict(c.shape(), l, builtin_hardware("cpu"), 1e9);
+  const GptShape s = c.shape();
+  const double n = static_cast<double>(gpt_parameter_count(s)), block = static_cast<double>(block_parameters(s, 1));
+  const double ends = n - 4 * block;  // the embedding and head ranges
+  EXPECT_DOUBLE_EQ(p.data.payload, 4 * n + 4 * (ends + block * (4 + 2 * 3)) + 8 + 16);
+}
+
 TEST(PlanTime, PipelineTensorAndEmbeddingBytesMatchTheCommunicatorCount) {
   // The closed forms of the MPI training tests (tests/mpi_train): a 2-stage pipeline sends or receives
   // every micro-batch's activation and its gradient (B*T*C floats each way) plus two doubles; the tied
