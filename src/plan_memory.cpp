@@ -70,7 +70,7 @@ MemoryBreakdown rank_memory(const GptShape& s, const PlanLayout& l, const Hardwa
   // Per unit in flight: its blocks plus the stage output it hands on (the residual after its last block).
   m.activations = m.in_flight * (m.layers_per_slot * activation_bytes_per_block(s, l) + tokens * c * e / t_rep);
   // Buffers: backward scratch (residual and LayerNorm gradients, qkv, attention output and fc gradients),
-  // the block being recomputed (full), the last stage's fp32 logits, a ZeRO staging tensor.
+  // the block being recomputed (full), the last stage's fp32 logits. (ZeRO reduces and gathers in place.)
   double buffers = tokens * c * e * (2.0 + 8.0 / t);
   if (l.recompute == "full") {
     PlanLayout none = l;
@@ -80,8 +80,6 @@ MemoryBreakdown rank_memory(const GptShape& s, const PlanLayout& l, const Hardwa
   bool has_head = false;
   for (const auto& ch : stage_chunks(s, l, stage)) has_head = has_head || ch.has_head;
   if (has_head) buffers += tokens * (static_cast<double>(s.padded_vocab()) / t) * 4.0 + tokens * c * e;
-  if ((l.zero_stage == 1 || l.zero_stage == 2) && l.data > 1)  // one tensor's rows staged for the all-gather
-    buffers += 4.0 * static_cast<double>(s.padded_vocab()) / t * c;
   m.buffers = buffers;
   m.reserve = hw.reserve_gib * 1024.0 * 1024.0 * 1024.0;
   return m;
