@@ -24,34 +24,32 @@ struct Partition {
 
 Partition build_partition(const GptShape& shape, const PlanLayout& l, int tp, int pp) {
   Partition out;
-  out.chunks = stage_chunks(shape, l, pp);
-  std::size_t base = 0, largest = 0;
-  int blocks = 0;
-  for (const ModelChunk& ch : out.chunks) {
-    ModelPartition part;
-    part.first_layer = ch.first_layer;
-    part.num_layers = ch.num_layers;
-    part.has_embedding = ch.has_embedding;
-    part.has_head = ch.has_head;
-    part.tensor_rank = tp;
-    part.tensor_size = l.tensor;
-    const ParamLayout layout(shape, part);
-    for (const ParamTensor& t : layout.tensors()) {
-      const std::size_t rows = static_cast<std::size_t>(t.shape[0]);
-      out.tensors.push_back({base + t.offset, rows, t.count / rows});
-    }
-    // The trainer's ZeRO-3 pools (src/trainer.cpp): range 0 the embedding, 1..L the blocks (two buffers
-    // of the largest when there are several), L+1 the head; each pool sized for its largest range.
-    const int last = layout.num_ranges() - 1;
-    std::size_t block = 0;
-    for (int i = 1; i < last; ++i) block = std::max(block, layout.range(i).count);
-    out.gather += static_cast<int64_t>(layout.range(0).count + layout.range(last).count);
-    blocks += ch.num_layers;
-    largest = std::max(largest, block);
-    base += layout.total();
+  // The trainer's partition of this rank (src/param_layout.h): every chunk in one flat buffer.
+  ModelPartition part = pipeline_partition(shape.layers, l.pipeline, pp, l.virtual_stages);
+  part.tensor_rank = tp;
+  part.tensor_size = l.tensor;
+  for (int c = 0; c < part.chunks; ++c) {
+    ModelChunk ch;
+    ch.index = c * l.pipeline + pp;
+    ch.first_layer = part.chunk_first_layer(c);
+    ch.num_layers = part.num_layers;
+    ch.has_embedding = part.has_embedding && c == 0;
+    ch.has_head = part.has_head && c == part.chunks - 1;
+    out.chunks.push_back(ch);
   }
-  out.gather += static_cast<int64_t>((blocks > 1 ? 2 : 1) * largest);  // the block pool, double-buffered
-  out.params = static_cast<int64_t>(base);
+  const ParamLayout layout(shape, part);
+  for (const ParamTensor& t : layout.tensors()) {
+    const std::size_t rows = static_cast<std::size_t>(t.shape[0]);
+    out.tensors.push_back({t.offset, rows, t.count / rows});
+  }
+  // The trainer's ZeRO-3 pools (src/trainer.cpp): range 0 the embedding, then the blocks (two buffers of
+  // the largest when there are several), the last the head; each pool sized for its largest range.
+  const int last = layout.num_ranges() - 1;
+  std::size_t block = 0;
+  for (int i = 1; i < last; ++i) block = std::max(block, layout.range(i).count);
+  out.gather = static_cast<int64_t>(layout.range(0).count + layout.range(last).count +
+                                    (part.local_layers() > 1 ? 2 : 1) * block);
+  out.params = static_cast<int64_t>(layout.total());
   return out;
 }
 

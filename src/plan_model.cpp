@@ -51,13 +51,6 @@ void check_layout(const Config& base, const PlanLayout& l) {
   validate_layout(config_with_layout(base, l), l.world());
   STRATA_CHECK(l.precision == "fp32" || l.precision == "bf16" || l.precision == "fp8", config,
                "--precision must be fp32, bf16 or fp8, found '", l.precision, "'");
-  STRATA_CHECK(l.virtual_stages == 1 || l.pipeline > 1, config,
-               "config key parallel.virtual_stages: interleaving (", l.virtual_stages,
-               " chunks per rank) needs parallel.pipeline > 1");
-  STRATA_CHECK(l.virtual_stages == 1 || l.micro_batches() % l.pipeline == 0, config,
-               "config key parallel.virtual_stages: interleaved 1F1B needs the micro-batches per step (",
-               l.micro_batches(), " = train.global_batch / (train.micro_batch * data)) to be a multiple of "
-               "parallel.pipeline (", l.pipeline, ")");
 }
 
 std::vector<ModelChunk> stage_chunks(const GptShape& s, const PlanLayout& l, int stage) {

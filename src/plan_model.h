@@ -41,9 +41,9 @@ struct PlanLayout {
 PlanLayout plan_layout_of(const Config& cfg, int world_size);
 // A configuration carrying `layout` on top of `base` (for validate_layout).
 Config config_with_layout(const Config& base, const PlanLayout& layout);
-// Throws Error{config} naming the key when the layout breaks a rule of SPEC section 5 (validate_layout)
-// or a schedule rule: interleaved 1F1B (virtual_stages > 1) needs pipeline > 1 and micro-batches
-// divisible by pipeline.
+// Throws Error{config} naming the key when the layout breaks a rule of validate_layout (SPEC section 5,
+// and interleaved 1F1B's: pipeline > 1, micro-batches divisible by pipeline) or the precision is not
+// fp32, bf16 or fp8.
 void check_layout(const Config& base, const PlanLayout& layout);
 
 // The model chunks pipeline rank `stage` holds, in order: chunk v*P + stage for v in [0, V) (the

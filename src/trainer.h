@@ -4,8 +4,9 @@
 // tensor group of size T > 1) the model holds this rank's tensor slice; data parallelism and ZeRO then
 // work on the local tensors of each tensor rank unchanged (each tensor rank has its own data group).
 // With pipeline parallelism (pipeline group of size P > 1) the model is this rank's stage (layers/P
-// blocks; the embedding on the first stage, the head with its own wte copy on the last), a step runs
-// the stage's 1F1B action list (parallel/pipeline_schedule.h, src/pipeline_executor.h), the tied wte's
+// blocks, in V = parallel.virtual_stages chunks of layers/(P*V) blocks; the embedding on the first stage,
+// the head with its own wte copy on the last), a step runs the stage's 1F1B action list, interleaved when
+// V > 1 (parallel/pipeline_schedule.h, src/pipeline_executor.h), the tied wte's
 // gradients are summed over the embedding group (first + last stage) before the norm and the optimizer
 // step, and the loss (computed on the last stage) is summed over the pipeline group so every rank
 // reports it. Data parallelism and ZeRO work per stage: each stage's data group reduces its own tensors.
@@ -23,6 +24,7 @@
 #include "parallel/groups.h"
 #include "parallel/pipeline_schedule.h"
 #include "src/batch_source.h"
+#include "src/checkpoint.h"
 #include "src/config.h"
 #include "src/gpt_model.h"
 #include "src/lr_schedule.h"
@@ -45,6 +47,12 @@ class Trainer {
   // Runs from the current step to train.steps, logging every train.log_interval steps and evaluating
   // every train.eval_interval steps (and at the end when validation data is configured).
   void run(MetricsLogger& logger);
+
+  // Saves a checkpoint of the current state into checkpoint.dir now (collective: every rank calls it at
+  // the same step; checkpoint.async decides whether it returns after the host copy). For signals.
+  void save_checkpoint_now();
+  // Waits for and commits a pending asynchronous save (collective).
+  void wait_for_checkpoint();
 
   GptModel& model() { return model_; }
   int64_t steps_done() const { return step_; }
@@ -69,6 +77,8 @@ class Trainer {
   // Reads micro-batch m of global batch `batch` (this data rank's share) from `source`.
   void read_micro_batch(BatchSource& source, int64_t batch, int m, int32_t* tokens, int32_t* targets);
   bool pipelined() const { return pipeline_size_ > 1; }
+  // checkpoint.load: restores parameters, Adam state, step, tokens and the loader position.
+  void resume_from_checkpoint();
 
   Config cfg_;
   Backend& be_;
@@ -98,6 +108,7 @@ class Trainer {
   int64_t step_ = 0;
   int64_t tokens_ = 0;
   std::vector<int32_t> inputs_, targets_;
+  std::unique_ptr<Checkpointer> ckpt_;  // null without checkpoint.dir and checkpoint.load
 };
 
 }  // namespace strata

@@ -77,6 +77,20 @@ TEST(PlanMemory, InFlightMatchesThe1F1BScheduleLists) {
   }
 }
 
+TEST(PlanMemory, InFlightMatchesTheInterleavedScheduleLists) {
+  for (int p : {2, 4}) {
+    for (int v : {2, 3}) {
+      for (int m : {p, 2 * p, 4 * p}) {
+        PlanLayout l;
+        l.pipeline = p, l.virtual_stages = v, l.micro_batch = 1, l.global_batch = m;
+        for (int stage = 0; stage < p; ++stage)
+          EXPECT_EQ(peak_in_flight(l, stage), pipeline_peak_in_flight(pipeline_interleaved_schedule(p, stage, m, v)))
+              << "P " << p << " V " << v << " M " << m << " stage " << stage;
+      }
+    }
+  }
+}
+
 TEST(PlanMemory, InterleavingHoldsMoreChunksOfFewerLayers) {
   PlanLayout l;
   l.pipeline = 4, l.virtual_stages = 2, l.micro_batch = 1, l.global_batch = 16;
