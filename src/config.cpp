@@ -15,6 +15,10 @@ namespace po = boost::program_options;
 namespace strata {
 namespace {
 
+void require(bool ok, const std::string& key, const std::string& rule) {
+  STRATA_CHECK(ok, config, "config key ", key, ": ", rule);
+}
+
 std::vector<std::string> split_list(const std::string& text) {
   std::vector<std::string> out;
   std::stringstream ss(text);
@@ -166,10 +170,7 @@ Config config_from_ini(const std::string& ini_text, const std::string& source) {
   return parse_config(&in, source, {});
 }
 
-void validate_config(const Config& c, int world_size) {
-  auto require = [](bool ok, const std::string& key, const std::string& rule) {
-    STRATA_CHECK(ok, config, "config key ", key, ": ", rule);
-  };
+void validate_layout(const Config& c, int world_size) {
   const auto& m = c.model;
   require(m.layers >= 1, "model.layers", "must be >= 1, found " + std::to_string(m.layers));
   require(m.hidden >= 1, "model.hidden", "must be >= 1, found " + std::to_string(m.hidden));
@@ -255,7 +256,11 @@ void validate_config(const Config& c, int world_size) {
           "auto resumes from checkpoint.dir, which is not set (set it, or give a checkpoint path)");
   require(!c.checkpoint.async || !c.checkpoint.dir.empty(), "checkpoint.async", "needs checkpoint.dir");
   require(c.log.peak_tflops >= 0, "log.peak_tflops", "must be >= 0");
+}
 
+void validate_config(const Config& c, int world_size) {
+  validate_layout(c, world_size);
+  const auto& t = c.train;
   // What this build implements. These checks go when the features land (parallelism, checkpoints, CUDA).
   const std::string later =
       " is not implemented in this build yet (tensor, pipeline (1F1B and interleaved 1F1B) and data parallelism with "

@@ -76,8 +76,14 @@ Config load_config(const std::string& ini_path, const std::vector<std::string>& 
 // The configuration of INI text (e.g. the one a checkpoint was saved with); `source` names it in errors.
 Config config_from_ini(const std::string& ini_text, const std::string& source);
 
-// Checks every rule of SPEC section 5 for a run on `world_size` ranks, and that the features the
-// configuration asks for exist in this build. Throws Error{config} with the key and the rule.
+// Checks every rule of SPEC section 5 for a run on `world_size` ranks: values and the layout (group
+// sizes, divisibility of heads, layers and batches). Says nothing about what this build can run, so
+// the planner and strata-train --dry-run use it for layouts of any size. Throws Error{config} with the
+// key and the rule.
+void validate_layout(const Config& cfg, int world_size);
+
+// validate_layout, then that the features the configuration asks for exist in this build (what a real
+// training run checks). Throws Error{config} with the key and the rule.
 void validate_config(const Config& cfg, int world_size);
 
 // The INI text of a configuration (every key), for logs and checkpoints.

@@ -1,5 +1,6 @@
 // strata-train — trains a GPT model described by an INI configuration (SPEC sections 3, 5, 6).
 //   strata-train CONFIG.ini [--section.key=value ...] [--benchmark]
+//   strata-train --dry-run CONFIG.ini --world-size N   (the partition of every rank, no MPI: src/dry_run.h)
 // Launched directly (one rank) or under mpirun/srun. Exit codes: 0 ok, 2 usage/configuration,
 // 3 bad input data, 75 stopped early by SIGUSR1/SIGTERM or train.max_minutes after saving a checkpoint
 // (src/stop_signals.h; the job scripts requeue on it), 1 otherwise.
@@ -21,6 +22,7 @@
 #include "src/batch_source.h"
 #include "src/benchmark.h"
 #include "src/config.h"
+#include "src/dry_run.h"
 #include "src/launch_report.h"
 #include "src/sgemm_probe.h"
 #include "src/stop_signals.h"
@@ -39,7 +41,10 @@ const char* kUsage =
     "  --help         this text and every configuration key\n"
     "  --version      version and backends\n"
     "  --benchmark    time train.steps steps on synthetic tokens and this machine's sgemm\n"
-    "                 throughput, print tokens/s, model FLOP/s and MFU vs sgemm (needs no data)\n\n"
+    "                 throughput, print tokens/s, model FLOP/s and MFU vs sgemm (needs no data)\n"
+    "  --dry-run --world-size N [--hardware NAME]\n"
+    "                 no MPI, nothing allocated: each of N ranks' layers, parameters, ZeRO shard,\n"
+    "                 memory and groups; exit 2 when the layout is invalid or does not fit\n\n"
     "signals: SIGUSR1 or SIGTERM (to any rank) stops every rank at the next step boundary, saves a\n"
     "checkpoint (checkpoint.dir) and exits 75; so does train.max_minutes before the budget ends.\n\n"
     "exit codes: 0 success, 2 usage or configuration error, 3 bad input data,\n"
@@ -178,6 +183,7 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (strata::wants_dry_run(argc, argv)) return strata::dry_run_main(argc, argv);
   const auto start = std::chrono::steady_clock::now();  // train.max_minutes counts from here
   int code = 1;
   try {
