@@ -11,11 +11,8 @@ SRC="${STRATA_SOURCE_DIR:?}"
 MPIEXEC="${MPIEXEC:-mpiexec}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # WORK (cwd), fail, expect, contains
 
-for i in $(seq 1 300); do printf 'record %d: %s\n%%\n' "$i" "$(printf 'abcdefghij%.0s' $(seq 1 $((i % 7 + 1))))"; done > corpus.txt
-"$BIN/strata-data" build --tokenizer byte --valid-fraction 0.1 --out shards corpus.txt > /dev/null
-ARGS=(--model.layers=2 --model.hidden=32 --model.heads=4 --model.seq_len=16 --train.micro_batch=2
-      --train.global_batch=8 --train.steps=10 --train.log_interval=1 --optim.warmup_steps=2
-      --data.train=shards/train_*.h5 --data.valid= --log.peak_tflops=1)
+make_small_shards
+ARGS=("${SMALL_ARGS[@]}")
 export OMP_NUM_THREADS=1
 train() {  # train NAME NP [overrides...]
   local name="$1" np="$2" rc=0; shift 2

@@ -18,8 +18,7 @@ LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")/lib" && pwd)"
 source "$LIB/common.sh"  # WORK (cwd), fail, expect, contains
 source "$LIB/slurm.sh"   # slurm_start, slurm_wait_job, slurm_state, skip
 
-for i in $(seq 1 300); do printf 'record %d: %s\n%%\n' "$i" "$(printf 'abcdefghij%.0s' $(seq 1 $((i % 7 + 1))))"; done > corpus.txt
-"$BIN/strata-data" build --tokenizer byte --valid-fraction 0.1 --out shards corpus.txt > /dev/null
+make_small_shards
 slurm_start
 
 STEPS=30

@@ -12,8 +12,7 @@ SRC="${STRATA_SOURCE_DIR:?}"
 MPIEXEC="${MPIEXEC:-mpiexec}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"  # WORK (cwd), fail, expect, contains
 
-for i in $(seq 1 300); do printf 'record %d: %s\n%%\n' "$i" "$(printf 'abcdefghij%.0s' $(seq 1 $((i % 7 + 1))))"; done > corpus.txt
-"$BIN/strata-data" build --tokenizer byte --valid-fraction 0.1 --out shards corpus.txt > /dev/null
+make_small_shards
 STEPS=80
 ARGS=(--model.layers=2 --model.hidden=32 --model.heads=4 --model.seq_len=16 --train.micro_batch=2
       --train.global_batch=8 --train.steps="$STEPS" --train.log_interval=1 --optim.warmup_steps=2

@@ -19,3 +19,15 @@ expect() {
 }
 
 contains() { grep -qF -- "$2" "$1" || { cat "$1"; fail "'$2' not in $1"; }; }
+
+# make_small_shards: a small corpus of 300 '%'-separated records, tokenized (byte tokenizer, 10% held out)
+# into ./shards, for the training tests. SMALL_ARGS: strata-train overrides for a 2-layer model on them,
+# 10 steps of 8 sequences in micro-batches of 2 (append overrides to change any: the last one wins).
+make_small_shards() {
+  local i
+  for i in $(seq 1 300); do printf 'record %d: %s\n%%\n' "$i" "$(printf 'abcdefghij%.0s' $(seq 1 $((i % 7 + 1))))"; done > corpus.txt
+  "${STRATA_BIN:?}/strata-data" build --tokenizer byte --valid-fraction 0.1 --out shards corpus.txt > /dev/null
+}
+SMALL_ARGS=(--model.layers=2 --model.hidden=32 --model.heads=4 --model.seq_len=16 --train.micro_batch=2
+            --train.global_batch=8 --train.steps=10 --train.log_interval=1 --optim.warmup_steps=2
+            --data.train=shards/train_*.h5 --data.valid= --log.peak_tflops=1)
