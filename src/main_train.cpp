@@ -5,6 +5,7 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "src/batch_source.h"
 #include "src/benchmark.h"
 #include "src/config.h"
+#include "src/device_select.h"
 #include "src/sgemm_probe.h"
 #include "src/trainer.h"
 #include "src/version.h"
@@ -81,7 +83,12 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
 
   const int threads = threads_per_rank(mpi.local_size());
   omp_set_num_threads(threads);
-  auto backend = make_cpu_backend();
+  const char* env_backend = std::getenv("STRATA_BACKEND");
+  const char* env_tf32 = std::getenv("STRATA_CUDA_TF32");
+  BackendChoice choice = choose_backend(mpi.local_rank(), env_backend ? env_backend : "",
+                                        env_tf32 != nullptr && std::strcmp(env_tf32, "1") == 0);
+  auto backend = std::move(choice.backend);
+  if (root) std::printf("backend: %s\n", choice.reason.c_str());
   if (args.benchmark) {
     if (root) run_benchmark(cfg, *backend, threads);
     return 0;
@@ -91,8 +98,13 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
   const GptShape shape = cfg.shape();
   // The rank layout and its communicators (tensor, data, pipeline, embedding groups), built once.
   const Topology topology(mpi.size(), mpi.rank(), cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.order);
-  const ParallelGroups groups = make_mpi_groups(topology);
+  const ParallelGroups groups = make_groups_for(topology, *backend);  // NCCL on GPUs, MPI on CPUs
   const int data_rank = topology.dp_rank(), data_size = topology.data_size();
+  // ZeRO 1/2 stage parameter and gradient shards through host memory (parallel/data_parallel.cpp), which
+  // device buffers forbid: on the CUDA backend only ZeRO 0 runs over more than one data rank for now.
+  STRATA_CHECK(backend->kind() != DeviceKind::cuda || data_size == 1 || cfg.parallel.zero_stage == 0, config,
+               "parallel.zero_stage=", cfg.parallel.zero_stage, " with ", data_size,
+               " data ranks is not supported on the CUDA backend yet (use parallel.zero_stage=0, or STRATA_BACKEND=cpu)");
   auto train = make_train_source(cfg, data_rank, data_size);
   std::unique_ptr<BatchSource> valid;
   if (!cfg.data.valid.empty()) valid = make_valid_source(cfg, data_rank, data_size);
