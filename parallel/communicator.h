@@ -19,6 +19,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -92,6 +93,10 @@ struct CommOpStats {
 
 struct CommStats {
   std::array<CommOpStats, kCommOpCount> ops{};
+  // Seconds this rank spent blocked on the group: whole blocking calls, and Request::wait() of the
+  // non-blocking ones (polling with test() is free). With overlap done right, the non-blocking part stays
+  // small; what remains is communication the computation did not hide (or a peer arriving late).
+  double blocked_seconds = 0;
   const CommOpStats& operator[](CommOp op) const { return ops[static_cast<int>(op)]; }
   CommOpStats& operator[](CommOp op) { return ops[static_cast<int>(op)]; }
   std::uint64_t total_bytes() const {
@@ -123,6 +128,21 @@ inline double bus_bytes(CommOp op, double payload_bytes, int n) {
   return 0.0;
 }
 
+// Adds the wall time of its scope to *seconds (if not null).
+class BlockedClock {
+ public:
+  explicit BlockedClock(double* seconds) : seconds_(seconds), t0_(std::chrono::steady_clock::now()) {}
+  ~BlockedClock() {
+    if (seconds_) *seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+  BlockedClock(const BlockedClock&) = delete;
+  BlockedClock& operator=(const BlockedClock&) = delete;
+
+ private:
+  double* seconds_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
 // Backend side of a pending non-blocking operation.
 class RequestImpl {
  public:
@@ -144,6 +164,7 @@ class Request {
     if (this != &other) {
       wait_noexcept();
       impl_ = std::move(other.impl_);
+      blocked_seconds_ = other.blocked_seconds_;
     }
     return *this;
   }
@@ -156,6 +177,7 @@ class Request {
   void wait() {
     if (!impl_) return;
     std::unique_ptr<RequestImpl> impl = std::move(impl_);
+    const BlockedClock clock(blocked_seconds_);
     impl->wait();
   }
   // True once complete (then buffers may be used); never blocks.
@@ -166,6 +188,11 @@ class Request {
     return true;
   }
   bool pending() const { return impl_ != nullptr; }
+  // Adds the time later spent in wait() to *seconds (the communicator's CommStats::blocked_seconds).
+  Request&& charge_waits_to(double* seconds) && {
+    blocked_seconds_ = seconds;
+    return std::move(*this);
+  }
 
  private:
   void wait_noexcept() noexcept {
@@ -176,6 +203,7 @@ class Request {
     }
   }
   std::unique_ptr<RequestImpl> impl_;  // null once complete
+  double* blocked_seconds_ = nullptr;  // where wait() time is added (may be null)
 };
 
 // A contiguous sized range of elements (vector, array, span, C array); MutableBuffer: writable.
@@ -204,23 +232,27 @@ class Communicator {
   // data <- op over the group of every rank's data, in place.
   template <MutableBuffer B> void all_reduce(B&& data, ReduceOp op = ReduceOp::sum) {
     count(CommOp::all_reduce, bytes_of(data));
+    const BlockedClock clock(&stats_.blocked_seconds);
     all_reduce_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), op, true);
   }
   template <MutableBuffer B> [[nodiscard]] Request iall_reduce(B&& data, ReduceOp op = ReduceOp::sum) {
     count(CommOp::all_reduce, bytes_of(data));
-    return all_reduce_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), op, false);
+    return all_reduce_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), op, false)
+        .charge_waits_to(&stats_.blocked_seconds);
   }
 
   // recv <- block rank() of the element-wise sum of every rank's send; send.size() == size()*recv.size().
   template <Buffer S, MutableBuffer R> void reduce_scatter(const S& send, R&& recv) {
     count(CommOp::reduce_scatter, bytes_of(send));
+    const BlockedClock clock(&stats_.blocked_seconds);
     reduce_scatter_impl(std::ranges::data(send), std::ranges::data(recv), std::ranges::size(send),
                         std::ranges::size(recv), same_type_of<S, R>(), true);
   }
   template <Buffer S, MutableBuffer R> [[nodiscard]] Request ireduce_scatter(const S& send, R&& recv) {
     count(CommOp::reduce_scatter, bytes_of(send));
     return reduce_scatter_impl(std::ranges::data(send), std::ranges::data(recv), std::ranges::size(send),
-                               std::ranges::size(recv), same_type_of<S, R>(), false);
+                               std::ranges::size(recv), same_type_of<S, R>(), false)
+                                   .charge_waits_to(&stats_.blocked_seconds);
   }
 
   // Variable counts: recv (counts[rank()] elements) <- block rank() of the element-wise sum of every
@@ -229,6 +261,7 @@ class Communicator {
   template <Buffer S, MutableBuffer R>
   void reduce_scatterv(const S& send, R&& recv, std::span<const std::size_t> counts) {
     count(CommOp::reduce_scatter, bytes_of(send));
+    const BlockedClock clock(&stats_.blocked_seconds);
     reduce_scatterv_impl(std::ranges::data(send), std::ranges::size(send), std::ranges::data(recv),
                          std::ranges::size(recv), counts, same_type_of<S, R>(), true);
   }
@@ -236,19 +269,22 @@ class Communicator {
   [[nodiscard]] Request ireduce_scatterv(const S& send, R&& recv, std::span<const std::size_t> counts) {
     count(CommOp::reduce_scatter, bytes_of(send));
     return reduce_scatterv_impl(std::ranges::data(send), std::ranges::size(send), std::ranges::data(recv),
-                                std::ranges::size(recv), counts, same_type_of<S, R>(), false);
+                                std::ranges::size(recv), counts, same_type_of<S, R>(), false)
+                                    .charge_waits_to(&stats_.blocked_seconds);
   }
 
   // recv <- concatenation of every rank's send in rank order; recv.size() == size()*send.size().
   template <Buffer S, MutableBuffer R> void all_gather(const S& send, R&& recv) {
     count(CommOp::all_gather, bytes_of(recv));
+    const BlockedClock clock(&stats_.blocked_seconds);
     all_gather_impl(std::ranges::data(send), std::ranges::data(recv), std::ranges::size(send),
                     std::ranges::size(recv), same_type_of<S, R>(), true);
   }
   template <Buffer S, MutableBuffer R> [[nodiscard]] Request iall_gather(const S& send, R&& recv) {
     count(CommOp::all_gather, bytes_of(recv));
     return all_gather_impl(std::ranges::data(send), std::ranges::data(recv), std::ranges::size(send),
-                           std::ranges::size(recv), same_type_of<S, R>(), false);
+                           std::ranges::size(recv), same_type_of<S, R>(), false)
+                               .charge_waits_to(&stats_.blocked_seconds);
   }
 
   // Variable counts: rank r contributes counts[r] elements (every rank passes all size() counts);
@@ -256,6 +292,7 @@ class Communicator {
   template <Buffer S, MutableBuffer R>
   void all_gatherv(const S& send, R&& recv, std::span<const std::size_t> counts) {
     count(CommOp::all_gather, bytes_of(recv));
+    const BlockedClock clock(&stats_.blocked_seconds);
     all_gatherv_impl(std::ranges::data(send), std::ranges::size(send), std::ranges::data(recv),
                      std::ranges::size(recv), counts, same_type_of<S, R>(), true);
   }
@@ -263,36 +300,43 @@ class Communicator {
   [[nodiscard]] Request iall_gatherv(const S& send, R&& recv, std::span<const std::size_t> counts) {
     count(CommOp::all_gather, bytes_of(recv));
     return all_gatherv_impl(std::ranges::data(send), std::ranges::size(send), std::ranges::data(recv),
-                            std::ranges::size(recv), counts, same_type_of<S, R>(), false);
+                            std::ranges::size(recv), counts, same_type_of<S, R>(), false)
+                                .charge_waits_to(&stats_.blocked_seconds);
   }
 
   // data <- root's data (root is a group rank).
   template <MutableBuffer B> void broadcast(B&& data, int root) {
     count(CommOp::broadcast, bytes_of(data));
+    const BlockedClock clock(&stats_.blocked_seconds);
     broadcast_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), root, true);
   }
   template <MutableBuffer B> [[nodiscard]] Request ibroadcast(B&& data, int root) {
     count(CommOp::broadcast, bytes_of(data));
-    return broadcast_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), root, false);
+    return broadcast_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), root, false)
+        .charge_waits_to(&stats_.blocked_seconds);
   }
 
   // Point to point with group rank `peer`. Messages between two ranks arrive in the order sent.
   // The blocking send may wait for the matching receive: in a ring use send_recv or isend/irecv.
   template <Buffer B> void send(const B& data, int peer) {
     count(CommOp::send, bytes_of(data));
+    const BlockedClock clock(&stats_.blocked_seconds);
     send_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, true);
   }
   template <Buffer B> [[nodiscard]] Request isend(const B& data, int peer) {
     count(CommOp::send, bytes_of(data));
-    return send_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, false);
+    return send_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, false)
+        .charge_waits_to(&stats_.blocked_seconds);
   }
   template <MutableBuffer B> void recv(B&& data, int peer) {
     count(CommOp::recv, bytes_of(data));
+    const BlockedClock clock(&stats_.blocked_seconds);
     recv_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, true);
   }
   template <MutableBuffer B> [[nodiscard]] Request irecv(B&& data, int peer) {
     count(CommOp::recv, bytes_of(data));
-    return recv_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, false);
+    return recv_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, false)
+        .charge_waits_to(&stats_.blocked_seconds);
   }
   // Sends to `dest` and receives from `source` at once (a ring shift without deadlock).
   template <Buffer S, MutableBuffer R> void send_recv(const S& send_data, int dest, R&& recv_data, int source) {
@@ -304,6 +348,7 @@ class Communicator {
 
   void barrier() {
     count(CommOp::barrier, 0);
+    const BlockedClock clock(&stats_.blocked_seconds);
     barrier_impl();
   }
 

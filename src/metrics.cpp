@@ -26,6 +26,7 @@ void MetricsLogger::log(const StepMetrics& m) {
                 b.embedding / 1e6);
   if (m.comm_bytes > 0)
     std::printf(" | dp %.0f%% in backward, wait %.1f ms", 100.0 * m.comm_overlap, m.comm_wait_ms);
+  if (b.total() > 0) std::printf(" | blocked %.1f ms", m.comm_blocked_ms);
   if (m.val_loss) std::printf(" | val_loss %.4f", *m.val_loss);
   std::printf("\n");
   std::fflush(stdout);
@@ -36,6 +37,7 @@ void MetricsLogger::log(const StepMetrics& m) {
   j["comm_wait_ms"] = m.comm_wait_ms;
   j["comm_bytes"] = m.comm_bytes;
   j["comm_overlap"] = m.comm_overlap;
+  j["comm_blocked_ms"] = m.comm_blocked_ms;
   j["comm_bytes_by_group"] = {{"tensor", b.tensor},       {"pipeline", b.pipeline}, {"data", b.data},
                               {"embedding", b.embedding}, {"model", b.model}};
   if (m.val_loss) j["val_loss"] = *m.val_loss;

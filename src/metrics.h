@@ -29,6 +29,7 @@ struct StepMetrics {
   uint64_t comm_bytes = 0;     // bytes this rank moved in collectives during the step (data group)
   double comm_overlap = 0;     // fraction of the reduced gradient whose reduction finished during backward
   CommBytes comm_bytes_by_group;  // payload bytes this rank moved during the step, per parallel group
+  double comm_blocked_ms = 0;  // time blocked in communication on any group (CommStats::blocked_seconds)
   std::optional<double> val_loss;
 };
 

@@ -223,6 +223,10 @@ StepMetrics Trainer::step() {
     b.data = groups_->data().stats().total_bytes();
     b.embedding = groups_->has_embedding() ? groups_->embedding()->stats().total_bytes() : 0;
     b.model = groups_->model().stats().total_bytes();
+    double blocked = groups_->tensor().stats().blocked_seconds + groups_->pipeline().stats().blocked_seconds +
+                     groups_->data().stats().blocked_seconds + groups_->model().stats().blocked_seconds;
+    if (groups_->has_embedding()) blocked += groups_->embedding()->stats().blocked_seconds;
+    out.comm_blocked_ms = blocked * 1e3;
   }
   if (dp_) {
     out.comm_bytes = groups_->data().stats().total_bytes();

@@ -168,6 +168,29 @@ TEST(MpiCounters, BytesMatchClosedForm) {
   });
 }
 
+// Blocked time: polling a request with test() until it completes charges nothing; a blocking call and a
+// wait() charge their (positive) duration to the communicator that made the operation, and only to it.
+TEST(MpiCounters, BlockedSecondsChargeBlockingCallsAndWaitsOnly) {
+  for_each_layout([](const ParallelGroups& g) {
+    Communicator& data = g.data();
+    g.reset_stats();
+    std::vector<double> x(64, 1.0);
+    Request r = data.iall_reduce(x);
+    while (!r.test()) {
+    }
+    EXPECT_EQ(data.stats().blocked_seconds, 0.0) << "polling with test() is not blocking";
+    data.all_reduce(x);
+    const double after_blocking = data.stats().blocked_seconds;
+    EXPECT_GT(after_blocking, 0.0);
+    Request w = data.iall_reduce(x);
+    w.wait();
+    EXPECT_GT(data.stats().blocked_seconds, after_blocking);
+    EXPECT_EQ(g.tensor().stats().blocked_seconds, 0.0) << "another group's time was charged";
+    data.reset_stats();
+    EXPECT_EQ(data.stats().blocked_seconds, 0.0);
+  });
+}
+
 TEST(MpiCounters, BusBytesRingFactors) {
   EXPECT_DOUBLE_EQ(bus_bytes(CommOp::all_reduce, 800, 8), 1400);
   EXPECT_DOUBLE_EQ(bus_bytes(CommOp::reduce_scatter, 800, 8), 700);
