@@ -49,7 +49,6 @@ if grep -q "SKIPPED" "$OUT/cuda_tests.txt"; then
   grep "SKIPPED" "$OUT/cuda_tests.txt" | head -5
   fail "CUDA tests were skipped although a GPU is present"
 fi
-PASSED=$(grep -c "^\[       OK \]" "$OUT/cuda_tests.txt" || true)
 echo "CUDA tests: $(grep -E '^\[  PASSED  \]' "$OUT/cuda_tests.txt" | tr '\n' ' ')"
 
 stage "NCCL, 2 ranks on this GPU"
