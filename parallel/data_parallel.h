@@ -10,17 +10,17 @@
 // ZeRO: with stage >= 1 each data rank owns whole-row shards of every tensor (zero_partition.h) and
 // keeps Adam moments for those only; after its update it all-gathers the parameters tensor by tensor.
 // Stage 0 and 1 all-reduce each bucket in place, so every rank holds the whole reduced gradient.
-// Stage 2 reduce-scatters each bucket instead: a rank's shards of a bucket's tensors are packed, owner
-// by owner, into a staging buffer, and a variable-count reduce-scatter leaves the sum of this rank's
-// shards in a compact gradient buffer of state_size() floats laid out like the Adam state (the
-// segments read their gradient there, ParamSegment::grad_at_state). Since a rank's pieces are packed
-// in tensor order and a bucket is a run of consecutive tensors, its part of a bucket is contiguous.
-// What stage 2 saves here, honestly: the model still accumulates full local gradients across
-// micro-batches in its flat buffer during backward (as Megatron's distributed optimizer does), and the
-// staging buffers hold one more copy of the buckets while they are in flight; what is sharded is the
-// reduced fp32 gradient that the optimizer consumes (and the gradient norm reads), and the gradient
-// traffic per step drops from an all-reduce (2(D-1)/D of the gradients on a ring) to a reduce-scatter
-// ((D-1)/D), with the parameters' all-gather as in stage 1.
+// Stage 2 reduce-scatters each bucket instead, one variable-count reduce-scatter per tensor: a tensor's
+// rows lie in owner order, so the flat gradient is the send buffer as it is, and the sum of this rank's
+// rows lands in a compact gradient buffer of state_size() floats laid out like the Adam state (the
+// segments read their gradient there, ParamSegment::grad_at_state). Stage 3 (zero3_params.h) also keeps
+// the parameters only as that shard: the optimizer updates the shard (segments at their state offsets)
+// and the model gathers each layer's parameters when it needs them, so gather_parameters() does nothing.
+// What stages 2 and 3 save on gradients, honestly: the model still accumulates full local gradients
+// across micro-batches in its flat buffer during backward (as Megatron's distributed optimizer does);
+// what is sharded is the reduced fp32 gradient that the optimizer consumes (and the gradient norm
+// reads), and the gradient traffic per step drops from an all-reduce (2(D-1)/D of the gradients on a
+// ring) to a reduce-scatter ((D-1)/D), with the parameters' all-gather as in stage 1.
 #pragma once
 
 #include <cstddef>
@@ -35,7 +35,7 @@ namespace strata {
 class DataParallel {
  public:
   // tensors: the tensors of the flat parameter buffer (offset, rows, row length) with their weight
-  // decay flags; zero_stage 0, 1 or 2.
+  // decay flags; zero_stage 0, 1, 2 or 3.
   DataParallel(Communicator& data, std::vector<ShardTensor> tensors, std::vector<bool> weight_decay, int zero_stage);
 
   int size() const { return comm_.size(); }
@@ -43,7 +43,7 @@ class DataParallel {
   int zero_stage() const { return zero_stage_; }
 
   // Starts summing grads[offset, offset+count) (whole tensors) over the group (non-blocking): in place
-  // (stage 0/1), or (stage 2) into grad_shard, this rank's compact gradient buffer of state_size()
+  // (stage 0/1), or (stage 2/3) into grad_shard, this rank's compact gradient buffer of state_size()
   // floats. grads and grad_shard must stay untouched until finish().
   void reduce_async(float* grads, std::size_t offset, std::size_t count, float* grad_shard = nullptr);
   // Waits for every reduction started since the last finish(); returns the seconds spent waiting.
@@ -54,12 +54,13 @@ class DataParallel {
   double overlapped_fraction() const { return overlapped_fraction_; }
 
   // AdamW segments of this rank: every tensor (stage 0), or its owned shards with their state packed
-  // into a compact buffer of state_size() floats (stage >= 1).
+  // into a compact buffer of state_size() floats (stage >= 1; stage 3: the parameters too).
   const std::vector<ParamSegment>& segments() const { return segments_; }
   std::size_t state_size() const { return state_size_; }
   // This rank's shards (stage >= 1), in tensor order, at their state offsets.
   const std::vector<ShardPiece>& pieces() const { return partition_.pieces(comm_.rank()); }
-  // After a sharded update: every rank receives every tensor's rows from their owners (stage >= 1).
+  const ZeroPartition& partition() const { return partition_; }
+  // After a sharded update: every rank receives every tensor's rows from their owners (stages 1 and 2).
   void gather_parameters(float* params);
 
  private:
@@ -71,11 +72,6 @@ class DataParallel {
   std::vector<Request> pending_;
   std::vector<std::size_t> pending_counts_;  // gradient elements of each pending reduction
   double overlapped_fraction_ = 0.0;
-  std::vector<float> staging_;  // one tensor's owned rows, sent by the all-gather
-  // Stage 2: the state offset at which this rank's pieces of tensors >= t begin, per tensor t (and the end).
-  std::vector<std::size_t> state_before_;
-  std::vector<std::vector<float>> bucket_staging_;  // one per bucket in flight: its shards, by owner
-  std::size_t buckets_launched_ = 0;
   std::vector<std::size_t> counts_;
 };
 

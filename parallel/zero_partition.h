@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstddef>
+#include <utility>
 #include <vector>
 
 namespace strata {
@@ -38,6 +39,12 @@ class ZeroPartition {
   std::size_t owned(int r) const { return owned_[r]; }
   // Rows [first, first+count) of tensor t owned by rank r.
   std::size_t rows_of(std::size_t t, int r, std::size_t* first_row) const;
+  // Where rank r's pieces of tensors t, t+1, ... begin in its compact buffer (t == tensors().size():
+  // owned(r)). A run of consecutive tensors [t0, t1) is thus [state_before(r, t0), state_before(r, t1)).
+  std::size_t state_before(int r, std::size_t t) const { return state_before_[r][t]; }
+  // The tensors [first, last) that exactly cover the flat range [offset, offset + count), which must
+  // start and end at tensor boundaries (throws otherwise).
+  std::pair<std::size_t, std::size_t> tensors_of(std::size_t offset, std::size_t count) const;
   const std::vector<ShardTensor>& tensors() const { return tensors_; }
 
  private:
@@ -45,6 +52,7 @@ class ZeroPartition {
   int d_;
   std::vector<std::vector<ShardPiece>> pieces_;
   std::vector<std::size_t> owned_;
+  std::vector<std::vector<std::size_t>> state_before_;  // [rank][tensor], tensors().size() + 1 entries
 };
 
 }  // namespace strata

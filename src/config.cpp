@@ -214,12 +214,10 @@ void validate_config(const Config& c, int world_size) {
 
   // What this build implements. These checks go when the features land (parallelism, checkpoints, CUDA).
   const std::string later =
-      " is not implemented in this build yet (tensor, pipeline (1F1B) and data parallelism with ZeRO 0/1/2 on CPU "
+      " is not implemented in this build yet (tensor, pipeline (1F1B) and data parallelism with ZeRO 0/1/2/3 on CPU "
       "ranks)";
   require(p.virtual_stages == 1, "parallel.virtual_stages", "the interleaved pipeline schedule" + later);
   require(!p.sequence_parallel, "parallel.sequence_parallel", "sequence parallelism" + later);
-  require(p.zero_stage <= 2 || data == 1, "parallel.zero_stage",
-          "ZeRO stage " + std::to_string(p.zero_stage) + later);
   require(t.precision == "fp32", "train.precision", "bf16 needs the CUDA backend, which" + later);
   require(c.checkpoint.dir.empty() && c.checkpoint.load.empty() && c.checkpoint.interval == 0, "checkpoint",
           "checkpointing" + later);

@@ -40,6 +40,10 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   params_ = DeviceBuffer<float>(be_, layout_.total());
   grads_ = DeviceBuffer<float>(be_, layout_.total());
   grads_.zero();
+  for (int i = 0; i < layout_.num_ranges(); ++i) {
+    range_offset_.push_back(layout_.range(i).offset);
+    range_params_.push_back(params_.data() + range_offset_.back());
+  }
   STRATA_CHECK(slots >= 1, internal, "a model needs at least one activation slot, got ", slots);
   targets_ = DeviceBuffer<int32_t>(be_, bt);
   const int nl = layout_.partition().num_layers;
@@ -117,6 +121,7 @@ std::size_t GptModel::activation_bytes() const {
 }
 
 void GptModel::set_parameters(const std::vector<float>& host) {
+  STRATA_CHECK(!has_param_source(), internal, "set_parameters: the parameters come from a source (ZeRO-3 shards)");
   STRATA_CHECK(host.size() == layout_.total(), internal, "set_parameters: expected ", layout_.total(),
                " floats, got ", host.size());
   be_.copy_to_device(params_.data(), host.data(), params_.bytes());
@@ -124,8 +129,36 @@ void GptModel::set_parameters(const std::vector<float>& host) {
 
 std::vector<float> GptModel::get_parameters() const {
   std::vector<float> host(layout_.total());
-  be_.copy_to_host(host.data(), params_.data(), params_.bytes());
+  if (!has_param_source()) {
+    be_.copy_to_host(host.data(), params_.data(), params_.bytes());
+    return host;
+  }
+  for (int i = 0; i < layout_.num_ranges(); ++i) {
+    const ParamLayout::Range r = layout_.range(i);
+    if (r.count == 0) continue;
+    const float* src = source_.acquire(i, -1);
+    be_.copy_to_host(host.data() + r.offset, src, r.count * sizeof(float));
+    source_.release(i);
+  }
   return host;
+}
+
+void GptModel::set_param_source(ParamSource source) {
+  STRATA_CHECK(source.acquire && source.release, internal, "set_param_source: acquire and release are both needed");
+  source_ = std::move(source);
+  params_ = DeviceBuffer<float>();
+  std::fill(range_params_.begin(), range_params_.end(), nullptr);
+}
+
+void GptModel::use_params(int range, int next) {
+  if (!has_param_source() || layout_.range(range).count == 0) return;
+  range_params_[range] = source_.acquire(range, next >= 0 && layout_.range(next).count > 0 ? next : -1);
+}
+
+void GptModel::done_params(int range) {
+  if (!has_param_source() || layout_.range(range).count == 0) return;
+  range_params_[range] = nullptr;
+  source_.release(range);
 }
 
 std::vector<float> GptModel::get_gradients() const {
@@ -144,37 +177,58 @@ double GptModel::forward_stage(int slot, const int32_t* tokens, const int32_t* t
   STRATA_CHECK(slot >= 0 && slot < slots(), internal, "forward_stage: slot ", slot, " outside [0, ", slots(), ")");
   const ModelPartition& part = layout_.partition();
   const std::size_t bt = static_cast<std::size_t>(b_) * shape_.seq_len;
+  // Parameter ranges: 0 the embedding, 1 + l block l, head = nl + 1 (use_params: ZeRO-3 gathers).
+  const int nl = part.num_layers, head = nl + 1;
   if (part.has_embedding) {
     be_.copy_to_device(tokens_[slot].data(), tokens, bt * sizeof(int32_t));
+    use_params(0, 1);
     embed_forward(slot);
+    done_params(0);
   }
-  const int nl = part.num_layers;
-  for (int l = 0; l < nl; ++l) block_forward(slot, l, x_[slot][l].data(), x_[slot][l + 1].data());
+  for (int l = 0; l < nl; ++l) {
+    use_params(l + 1, l + 2);
+    block_forward(slot, l, x_[slot][l].data(), x_[slot][l + 1].data());
+    done_params(l + 1);
+  }
   if (!part.has_head) return 0.0;
   STRATA_CHECK(head_slot_ < 0, internal, "forward_stage: the last stage's slot ", head_slot_,
                " still waits for its backward (run a slot's backward before the next forward)");
   be_.copy_to_device(targets_.data(), targets, bt * sizeof(int32_t));
   if (backward) head_slot_ = slot;
-  return head_forward(slot, backward, dloss);
+  use_params(head, -1);
+  use_params(0, -1);  // the tied wte, when this stage holds the embedding
+  const double loss = head_forward(slot, backward, dloss);
+  done_params(0);
+  done_params(head);
+  return loss;
 }
 
 void GptModel::backward_stage(int slot) {
   STRATA_CHECK(slot >= 0 && slot < slots(), internal, "backward_stage: slot ", slot, " outside [0, ", slots(), ")");
   const ModelPartition& part = layout_.partition();
+  const int nl = part.num_layers, head = nl + 1;
   if (part.has_head) {
     STRATA_CHECK(head_slot_ == slot, internal, "backward_stage: slot ", slot,
                  " has no logits' gradient (its forward_stage ran without backward, or another slot's ran since)");
     head_slot_ = -1;
+    use_params(head, nl);
+    use_params(0, -1);
     head_backward(slot);
+    done_params(0);
+    done_params(head);
     notify(layout_.head_range());
   }
   // Otherwise dres_ holds the gradient of the stage's output, received from the next stage.
-  for (int l = part.num_layers - 1; l >= 0; --l) {
+  for (int l = nl - 1; l >= 0; --l) {
+    use_params(l + 1, l);
     block_backward(slot, l, x_[slot][l].data());
+    done_params(l + 1);
     notify(layout_.block_range(part.first_layer + l));
   }
   if (part.has_embedding) {
+    use_params(0, -1);
     embed_backward(slot);  // wte also collected the output projection's gradient in head_backward
+    done_params(0);
     notify(layout_.embedding_range());
   }
 }

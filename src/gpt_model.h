@@ -98,6 +98,21 @@ class GptModel {
   // Activation bytes held for all slots (reported at start-up).
   std::size_t activation_bytes() const;
 
+  // Where the parameters come from. By default the model holds all of them in params(). With a source
+  // (ZeRO-3, parallel/zero3_params.h) it holds none: before the forward or backward of range i
+  // (ParamLayout::range(i)) reads parameters, the model calls acquire(i, next), which returns the range's
+  // count floats (element k is flat offset range.offset + k), valid until release(i). `next` is the
+  // range this pass acquires after i (-1: none or not known here), so the source can prefetch it. The
+  // head also holds the embedding range while it runs when the stage has both (the tied wte).
+  // get_parameters() then acquires every range in turn (collective for a collective source).
+  struct ParamSource {
+    std::function<const float*(int range, int next)> acquire;
+    std::function<void(int range)> release;
+  };
+  // Frees params(): from now on the parameters come from `source` only.
+  void set_param_source(ParamSource source);
+  bool has_param_source() const { return static_cast<bool>(source_.acquire); }
+
  private:
   struct BlockActs {
     DeviceBuffer<float> ln1, ln1_mean, ln1_rstd;  // (BT,C), (BT), (BT)
@@ -113,7 +128,10 @@ class GptModel {
     return recompute_ == Recompute::none ? acts_[slot][local].atty.data() : atty_shared_.data();
   }
 
-  const float* p(ParamKind k, int layer = -1) const { return params_.data() + layout_.get(k, layer).offset; }
+  const float* p(ParamKind k, int layer = -1) const {
+    const ParamTensor& t = layout_.get(k, layer);
+    return range_params_[t.range] + (t.offset - range_offset_[t.range]);
+  }
   float* g(ParamKind k, int layer = -1) { return grads_.data() + layout_.get(k, layer).offset; }
 
   void embed_forward(int slot);
@@ -126,6 +144,11 @@ class GptModel {
   // Sums data(n) over the tensor group in place (no-op on one tensor rank).
   void tensor_all_reduce(float* data, std::size_t n, ReduceOp op = ReduceOp::sum);
   bool tensor_parallel() const { return tp_size_ > 1; }
+
+  // Makes range i's parameters readable through p() until done_params(i) (no-op without a source or
+  // for an empty range).
+  void use_params(int range, int next);
+  void done_params(int range);
 
   void notify(const ParamLayout::Range& r) {
     if (grads_ready_ && r.count > 0) grads_ready_(r);
@@ -140,6 +163,9 @@ class GptModel {
   ParamLayout layout_;
   int b_;
   DeviceBuffer<float> params_, grads_;
+  ParamSource source_;
+  std::vector<const float*> range_params_;  // [range] its parameters (null: not acquired from the source)
+  std::vector<std::size_t> range_offset_;   // [range] its flat offset
   std::vector<DeviceBuffer<int32_t>> tokens_;          // [slot] (BT), kept for the embedding backward
   DeviceBuffer<int32_t> targets_;                      // (BT)
   // Residual stream per slot: x_[slot][l] is the input of local block l, x_[slot][num_layers] the output.

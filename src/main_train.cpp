@@ -100,11 +100,6 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
   const Topology topology(mpi.size(), mpi.rank(), cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.order);
   const ParallelGroups groups = make_groups_for(topology, *backend);  // NCCL on GPUs, MPI on CPUs
   const int data_rank = topology.dp_rank(), data_size = topology.data_size();
-  // ZeRO 1/2 stage parameter and gradient shards through host memory (parallel/data_parallel.cpp), which
-  // device buffers forbid: on the CUDA backend only ZeRO 0 runs over more than one data rank for now.
-  STRATA_CHECK(backend->kind() != DeviceKind::cuda || data_size == 1 || cfg.parallel.zero_stage == 0, config,
-               "parallel.zero_stage=", cfg.parallel.zero_stage, " with ", data_size,
-               " data ranks is not supported on the CUDA backend yet (use parallel.zero_stage=0, or STRATA_BACKEND=cpu)");
   auto train = make_train_source(cfg, data_rank, data_size);
   std::unique_ptr<BatchSource> valid;
   if (!cfg.data.valid.empty()) valid = make_valid_source(cfg, data_rank, data_size);
@@ -113,7 +108,6 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
                                               : measure_sgemm_gflops(512, 2048, 512, 0.2) * 1e9;
   Trainer trainer(cfg, *backend, std::move(train), std::move(valid), peak, &groups);
   if (root) {
-    const GptModel& m = trainer.model();
     const double mib = 1024.0 * 1024.0;
     std::printf("%s\nconfig %s | %d ranks (tensor %d x pipeline %d x data %d, order %s, ZeRO %d) | %d threads per "
                 "rank | backend %s\n",
@@ -123,9 +117,11 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
     std::printf("model: %d layers, hidden %d, heads %d, seq %d, vocab %d (padded %d): %lld parameters\n",
                 shape.layers, shape.hidden, shape.heads, shape.seq_len, shape.vocab_size, shape.padded_vocab(),
                 static_cast<long long>(gpt_parameter_count(shape)));
-    std::printf("memory per rank: params %.1f MiB, grads %.1f MiB, adam %.1f MiB, activations %.1f MiB (micro-batch %d)\n",
-                m.num_params() * 4 / mib, m.num_params() * 4 / mib, trainer.optimizer_state_floats() * 4 / mib,
-                m.activation_bytes() / mib, cfg.train.micro_batch);
+    const Trainer::Memory mem = trainer.memory();
+    std::printf("memory per rank: params %.1f MiB, grads %.1f MiB, adam %.1f MiB, activations %.1f MiB (micro-batch "
+                "%d)%s\n",
+                mem.params / mib, mem.grads / mib, mem.optimizer / mib, mem.activations / mib, cfg.train.micro_batch,
+                cfg.parallel.zero_stage == 3 && data_size > 1 ? " | ZeRO-3: params = shard + gather buffers" : "");
     std::printf("train: %lld steps x %d sequences (%d micro-batches) | data %s | MFU peak %.1f GFLOP/s%s\n",
                 static_cast<long long>(cfg.train.steps), cfg.train.global_batch, trainer.micro_batches(),
                 cfg.data.train.front().c_str(), peak / 1e9, cfg.log.peak_tflops > 0 ? "" : " (measured sgemm)");

@@ -37,6 +37,7 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
     add(ParamKind::wpe, -1, {s.seq_len, c}, false, ParamInit::normal);
   }
   for (int l = part_.first_layer; l < part_.first_layer + part_.num_layers; ++l) {
+    adding_range_ = l - part_.first_layer + 1;
     add(ParamKind::ln1_w, l, {c}, false, ParamInit::ones);
     add(ParamKind::ln1_b, l, {c}, false, ParamInit::zeros);
     add(ParamKind::qkv_w, l, {3 * c, c}, true, ParamInit::normal, Split::rows, 3);
@@ -50,6 +51,7 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
     add(ParamKind::fc_proj_w, l, {c, 4 * c}, true, ParamInit::residual_normal, Split::cols);
     add(ParamKind::fc_proj_b, l, {c}, false, ParamInit::zeros);
   }
+  adding_range_ = part_.num_layers + 1;
   if (part_.has_head) {
     add(ParamKind::lnf_w, -1, {c}, false, ParamInit::ones);
     add(ParamKind::lnf_b, -1, {c}, false, ParamInit::zeros);
@@ -84,6 +86,7 @@ void ParamLayout::add(ParamKind kind, int layer, std::vector<int64_t> full_shape
   t.offset = total_;
   t.weight_decay = decay;
   t.init = init;
+  t.range = adding_range_;
   total_ += t.count;
   segments_.push_back({t.offset, t.count, decay});
   const int row = layer < 0 ? 0 : layer - part_.first_layer + 1;
@@ -127,6 +130,13 @@ ParamLayout::Range ParamLayout::block_range(int layer) const {
   const ParamTensor& first = get(ParamKind::ln1_w, layer);
   const ParamTensor& last = get(ParamKind::fc_proj_b, layer);
   return {first.offset, last.offset + last.count - first.offset};
+}
+
+ParamLayout::Range ParamLayout::range(int index) const {
+  STRATA_CHECK(index >= 0 && index < num_ranges(), internal, "parameter range ", index, " outside [0, ", num_ranges(), ")");
+  if (index == 0) return embedding_range();
+  if (index == num_ranges() - 1) return head_range();
+  return block_range(part_.first_layer + index - 1);
 }
 
 ParamLayout::Range ParamLayout::head_range() const {

@@ -58,6 +58,7 @@ struct ParamTensor {
   Split split = Split::none;
   int64_t row_block = 0;
   std::vector<int64_t> full_shape;  // shape of the full (unsharded) tensor
+  int range = 0;                 // ParamLayout::range(range) holds this tensor
   std::size_t full_count() const {
     std::size_t n = 1;
     for (int64_t d : full_shape) n *= static_cast<std::size_t>(d);
@@ -99,6 +100,10 @@ class ParamLayout {
   Range embedding_range() const;
   Range block_range(int layer) const;
   Range head_range() const;  // with a stage's wte copy when it has no embedding
+  // The same ranges by index: 0 the embedding, 1 + l local block l, num_layers + 1 the head (empty
+  // ranges included), the units in which ZeRO-3 gathers parameters (ParamTensor::range).
+  int num_ranges() const { return part_.num_layers + 2; }
+  Range range(int index) const;
 
  private:
   void add(ParamKind kind, int layer, std::vector<int64_t> full_shape, bool decay, ParamInit init,
@@ -109,6 +114,7 @@ class ParamLayout {
   std::vector<std::array<int, kParamKinds>> index_;  // [local layer + 1][kind] -> tensor index, -1 none
   std::size_t total_ = 0;
   int vocab_slice_ = 0;
+  int adding_range_ = 0;  // range of the tensors add() appends (construction only)
   std::vector<ParamSegment> segments_;
 };
 

@@ -75,6 +75,16 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
                                          cfg_.parallel.zero_stage);
     segments_ = dp_->segments();
     state_size = dp_->state_size();
+    if (cfg_.parallel.zero_stage == 3) {
+      // Gather pools: the embedding, the blocks (double-buffered), the head (ParamLayout::range order).
+      const ParamLayout& layout = model_.layout();
+      std::vector<Zero3Range> ranges;
+      for (int i = 0; i < layout.num_ranges(); ++i)
+        ranges.push_back({layout.range(i).offset, layout.range(i).count, i == 0 ? 0 : i == layout.num_ranges() - 1 ? 2 : 1});
+      zero3_ = std::make_unique<Zero3Params>(be_, groups_->data(), dp_->partition(), std::move(ranges));
+      model_.set_param_source({[this](int range, int next) { return zero3_->acquire(range, next); },
+                               [this](int range) { zero3_->release(range); }});
+    }
   }
   tensor_size_ = model_.layout().partition().tensor_size;
   micro_batches_ = micro_batches_of(cfg, groups);
@@ -104,10 +114,13 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
     norm_kind_.assign(model_.layout().tensors().size(), NormKind::replicated);
   }
   norm_ = DeviceBuffer<float>(be_, std::max<std::size_t>(model_.layout().tensors().size(), 1));
-  if (zero2()) grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
+  if (sharded_grads()) grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
   std::vector<float> host;
   init_parameters(host, model_.layout(), cfg_.shape(), cfg_.train.seed);
-  model_.set_parameters(host);
+  if (zero3_)
+    zero3_->load_shard(host);
+  else
+    model_.set_parameters(host);
   adam_m_ = DeviceBuffer<float>(be_, state_size);
   adam_v_ = DeviceBuffer<float>(be_, state_size);
   adam_m_.zero();
@@ -136,7 +149,7 @@ StepMetrics Trainer::step() {
     if (!dp_) return;
     if (m == micro_batches_ - 1)
       model_.set_grads_ready([this](const ParamLayout::Range& r) {
-        dp_->reduce_async(model_.grads(), r.offset, r.count, zero2() ? grad_shard_.data() : nullptr);
+        dp_->reduce_async(model_.grads(), r.offset, r.count, sharded_grads() ? grad_shard_.data() : nullptr);
       });
     else
       model_.set_grads_ready({});
@@ -161,12 +174,12 @@ StepMetrics Trainer::step() {
   if (pipelined()) {
     // Tied embedding: the first stage's wte gradient (embedding) and the last stage's (output
     // projection) are summed, so both copies take the same optimizer step and stay bit-identical.
-    // With ZeRO-2 the reduced wte gradient exists only as shards; the first and last stage shard wte
+    // With ZeRO 2 and 3 the reduced wte gradient exists only as shards; the first and last stage shard wte
     // identically (the plan is per tensor, same rows and data rank), so the shards are summed instead.
     if (groups_->has_embedding()) {
       const ParamTensor& wte = model_.layout().get(ParamKind::wte);
       be_.synchronize();
-      if (!zero2()) {
+      if (!sharded_grads()) {
         groups_->embedding()->all_reduce(std::span<float>(model_.grads() + wte.offset, wte.count));
       } else {
         for (const ShardPiece& p : dp_->pieces())
@@ -190,8 +203,9 @@ StepMetrics Trainer::step() {
   hp.weight_decay = static_cast<float>(cfg_.optim.weight_decay);
   hp.grad_scale = (clip > 0 && grad_norm > clip) ? static_cast<float>(clip / grad_norm) : 1.0f;
   hp.step = step_ + 1;
-  be_.adamw_update(model_.params(), zero2() ? grad_shard_.data() : model_.grads(), adam_m_.data(), adam_v_.data(),
-                   segments_, hp);
+  if (zero3_) zero3_->invalidate();  // gathered copies are stale once the shard is updated
+  be_.adamw_update(zero3_ ? zero3_->shard() : model_.params(), sharded_grads() ? grad_shard_.data() : model_.grads(),
+                   adam_m_.data(), adam_v_.data(), segments_, hp);
   if (dp_) {
     be_.synchronize();
     dp_->gather_parameters(model_.params());
@@ -235,6 +249,16 @@ StepMetrics Trainer::step() {
   return out;
 }
 
+Trainer::Memory Trainer::memory() const {
+  Memory m;
+  const std::size_t f = sizeof(float);
+  m.params = (zero3_ ? zero3_->shard_floats() + zero3_->buffer_floats() : model_.num_params()) * f;
+  m.grads = model_.num_params() * f + grad_shard_.bytes();
+  m.optimizer = optimizer_state_floats() * f;
+  m.activations = model_.activation_bytes();
+  return m;
+}
+
 void Trainer::read_micro_batch(BatchSource& source, int64_t batch, int m, int32_t* tokens, int32_t* targets) {
   const uint64_t first = micro_batch_first_sample(
       static_cast<uint64_t>(batch), static_cast<uint64_t>(cfg_.train.global_batch), static_cast<uint64_t>(m),
@@ -243,7 +267,7 @@ void Trainer::read_micro_batch(BatchSource& source, int64_t batch, int m, int32_
 }
 
 double Trainer::gradient_norm_squared() {
-  if (zero2()) {
+  if (sharded_grads()) {
     // Sum of squares of the reduced gradient over the owned shards, by kind, summed over the data group;
     // then the tensor and pipeline rules below.
     const std::vector<ShardPiece>& pieces = dp_->pieces();

@@ -1,5 +1,5 @@
 // trainer.h — the training loop of one rank: micro-batch gradient accumulation, data-parallel gradient
-// reduction overlapped with backward, global-norm clipping, fused AdamW (ZeRO-1 sharded when asked)
+// reduction overlapped with backward, global-norm clipping, fused AdamW (ZeRO 1-3 sharded when asked)
 // with the learning-rate schedule, periodic evaluation, metrics. With tensor parallelism (groups with a
 // tensor group of size T > 1) the model holds this rank's tensor slice; data parallelism and ZeRO then
 // work on the local tensors of each tensor rank unchanged (each tensor rank has its own data group).
@@ -9,6 +9,9 @@
 // gradients are summed over the embedding group (first + last stage) before the norm and the optimizer
 // step, and the loss (computed on the last stage) is summed over the pipeline group so every rank
 // reports it. Data parallelism and ZeRO work per stage: each stage's data group reduces its own tensors.
+// ZeRO-3 (parallel/zero3_params.h): the model holds no parameters; the trainer keeps this rank's shard
+// (the optimizer's master weights) and hands the model a parameter source that gathers each range
+// from the data group when the forward or backward needs it.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +19,7 @@
 
 #include "kernels/backend.h"
 #include "parallel/data_parallel.h"
+#include "parallel/zero3_params.h"
 #include "parallel/groups.h"
 #include "parallel/pipeline_schedule.h"
 #include "src/batch_source.h"
@@ -47,10 +51,19 @@ class Trainer {
   int micro_batches() const { return micro_batches_; }
   // Adam moments held by this rank (both m and v; a 1/data share of the model's with ZeRO >= 1).
   std::size_t optimizer_state_floats() const { return adam_m_.size() + adam_v_.size(); }
+  // Bytes this rank holds, by what for (reported at start-up). params: the whole partition, or with
+  // ZeRO-3 its shard plus the gather buffers; grads: the model's accumulation buffer plus, with ZeRO
+  // 2 and 3, the reduced gradient shard; optimizer: Adam m and v; activations: the model's.
+  struct Memory {
+    std::size_t params = 0, grads = 0, optimizer = 0, activations = 0;
+  };
+  Memory memory() const;
+  // Range all-gathers of ZeRO-3 so far (0 otherwise).
+  uint64_t parameter_gathers() const { return zero3_ ? zero3_->gathers() : 0; }
 
  private:
   // Squared global gradient norm over the whole model (all tensor slices and pipeline stages,
-  // replicated tensors and the tied wte once); with ZeRO-2 from this rank's reduced gradient shards,
+  // replicated tensors and the tied wte once); with ZeRO 2 and 3 from this rank's reduced gradient shards,
   // summed over the data group.
   double gradient_norm_squared();
   // Reads micro-batch m of global batch `batch` (this data rank's share) from `source`.
@@ -71,11 +84,13 @@ class Trainer {
   };
   std::vector<GradRange> replicated_, sharded_;  // tensor-parallel runs: tensors split over the group or not
   enum class NormKind : unsigned char { skip, replicated, sharded };
-  std::vector<NormKind> norm_kind_;  // per layout tensor, the same rules (ZeRO-2 sums per shard)
-  bool zero2() const { return dp_ != nullptr && dp_->zero_stage() == 2; }
+  std::vector<NormKind> norm_kind_;  // per layout tensor, the same rules (ZeRO 2 and 3 sum per shard)
+  // ZeRO 2 and 3: the reduced gradient exists only as this rank's shard (grad_shard_).
+  bool sharded_grads() const { return dp_ != nullptr && dp_->zero_stage() >= 2; }
+  std::unique_ptr<Zero3Params> zero3_;  // ZeRO-3 with data > 1: the parameters' shard and gather buffers
   std::vector<ParamSegment> segments_;  // this rank's AdamW segments (its ZeRO shards)
   DeviceBuffer<float> adam_m_, adam_v_, norm_;
-  DeviceBuffer<float> grad_shard_;  // ZeRO-2: this rank's reduced gradient shards, laid out like adam_m_
+  DeviceBuffer<float> grad_shard_;  // ZeRO-2/3: this rank's reduced gradient shards, laid out like adam_m_
   LrSchedule schedule_;
   double peak_flops_;
   double flops_per_token_;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # train_parallel.sh — strata-train under mpirun, as a user launches it, in parallel layouts (data 2 with
-# ZeRO 0, 1 and 2, data 4, tensor 2, pipeline 2, and the 8-rank tensor 2 x pipeline 2 x data 2 ZeRO 1 of
-# the quick start) gives per-step losses within 1e-5 relative and gradient norms within 1e-4 of the
-# single-rank run on the same shards, seed and global batch, and reports its layout.
+# ZeRO 0, 1 and 2, data 4 with ZeRO 1 and 3, tensor 2, pipeline 2, and the 8-rank tensor 2 x pipeline 2 x
+# data 2 ZeRO 1 of the quick start) gives per-step losses within 1e-5 relative and gradient norms within
+# 1e-4 of the single-rank run on the same shards, seed and global batch, and reports its layout (ZeRO-3:
+# also that its parameter memory is reported as the shard plus the gather buffers).
 set -euo pipefail
 
 BIN="${STRATA_BIN:?}"
@@ -32,8 +33,8 @@ compare() {  # compare NAME FIELD RTOL
     END { exit bad }' || fail "$1 differs from the single-rank run"
 }
 run single 1 1 1 1
-for layout in "dp2_zero0 2 1 1 0" "dp2_zero1 2 1 1 1" "dp2_zero2 2 1 1 2" "dp4_zero1 4 1 1 1" "tp2 2 2 1 1" \
-              "pp2 2 1 2 1" "tp2_pp2_dp2_zero1 8 2 2 1"; do
+for layout in "dp2_zero0 2 1 1 0" "dp2_zero1 2 1 1 1" "dp2_zero2 2 1 1 2" "dp4_zero1 4 1 1 1" "dp4_zero3 4 1 1 3" \
+              "tp2 2 2 1 1" "pp2 2 1 2 1" "tp2_pp2_dp2_zero1 8 2 2 1"; do
   set -- $layout
   run "$1" "$2" "$3" "$4" "$5"
   compare "$1" loss 1e-5
@@ -41,4 +42,6 @@ for layout in "dp2_zero0 2 1 1 0" "dp2_zero1 2 1 1 1" "dp2_zero2 2 1 1 2" "dp4_z
   data=$(( $2 / ($3 * $4) ))
   grep -q "tensor $3 x pipeline $4 x data $data, order tp,dp,pp, ZeRO $5" "$1.out" || { cat "$1.out"; fail "$1: layout not reported"; }
 done
+grep -q "memory per rank: params .* | ZeRO-3: params = shard + gather buffers" dp4_zero3.out \
+  || { cat dp4_zero3.out; fail "dp4_zero3: no ZeRO-3 memory report"; }
 echo "train_parallel: every layout matches the single-rank run"

@@ -52,15 +52,15 @@ TEST_P(DataParallelTraining, MatchesSingleRank) {
   expect_equivalent(par, ref);
   // Bytes per step in closed form: the gradients' all-reduce (4 bytes per parameter) and the loss sum
   // (8 bytes); ZeRO-1 adds the parameters' all-gather (4 bytes per parameter). ZeRO-2 reduce-scatters
-  // the gradients instead (payload: the whole input, 4 bytes per parameter, one call per bucket: the
-  // embedding, each block, the head) and sums the gradient norm's two partial sums (16 bytes).
+  // the gradients instead (payload: the whole input, 4 bytes per parameter, one call per tensor: wte,
+  // wpe, 12 per block, lnf_w and lnf_b) and sums the gradient norm's two partial sums (16 bytes).
   const uint64_t p = par.params.size() * 4;
   if (world > 1) {
     const int zero = GetParam();
     EXPECT_EQ(par.comm_bytes, zero == 0 ? p + 8 : zero == 1 ? 2 * p + 8 : 2 * p + 8 + 16);
     if (zero == 2) {
       const CommStats& st = groups.data().stats();  // the last step's, then the evaluation's loss sum
-      EXPECT_EQ(st[CommOp::reduce_scatter].calls, static_cast<uint64_t>(cfg.model.layers + 2));
+      EXPECT_EQ(st[CommOp::reduce_scatter].calls, static_cast<uint64_t>(12 * cfg.model.layers + 4));
       EXPECT_EQ(st[CommOp::reduce_scatter].bytes, p);
       EXPECT_EQ(st[CommOp::all_gather].bytes, p);
       EXPECT_EQ(st[CommOp::all_reduce].bytes, 8u + 16u + 8u);

@@ -94,9 +94,10 @@ TEST(Config, FeaturesOfLaterIssuesAreRefusedNotIgnored) {
   check({"--parallel.pipeline=2", "--parallel.virtual_stages=2", "--model.layers=4"}, 2, "not implemented");
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.tensor=2"}), 2));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.pipeline=2"}), 2));
-  check({"--parallel.zero_stage=3"}, 2, "parallel.zero_stage");
-  check({"--parallel.zero_stage=3"}, 2, "not implemented in this build yet");
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=3"}), 1));  // no data group to shard over
+  EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=3", "--train.global_batch=16"}), 4));
+  EXPECT_NO_THROW(validate_config(
+      load_config("", {"--parallel.zero_stage=3", "--parallel.tensor=2", "--parallel.pipeline=2"}), 8));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=2"}), 2));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=1"}), 2));
   check({"--train.precision=bf16"}, 1, "train.precision");
