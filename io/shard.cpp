@@ -11,6 +11,7 @@
 #include <system_error>
 #include <utility>
 
+#include "io/hdf5_id.h"
 #include "kernels/error.h"
 
 namespace fs = std::filesystem;
@@ -18,44 +19,6 @@ namespace fs = std::filesystem;
 namespace strata {
 
 namespace {
-
-// Owns one HDF5 identifier and closes it with the matching H5?close.
-class H5Id {
- public:
-  H5Id() = default;
-  H5Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
-  ~H5Id() { reset(); }
-  H5Id(H5Id&& other) noexcept : id_(other.release()), close_(other.close_) {}
-  H5Id& operator=(H5Id&&) = delete;
-  hid_t get() const { return id_; }
-  bool valid() const { return id_ >= 0; }
-  hid_t release() { return std::exchange(id_, H5I_INVALID_HID); }
-  void reset() {
-    if (id_ >= 0) close_(id_);
-    id_ = H5I_INVALID_HID;
-  }
-
- private:
-  hid_t id_ = H5I_INVALID_HID;
-  herr_t (*close_)(hid_t) = nullptr;
-};
-
-// HDF5's message, " (HDF5: ...)", or "" when HDF5 left none.
-std::string detail_suffix() {
-  std::string d = hdf5_error_detail();
-  return d.empty() ? std::string() : " (HDF5: " + d + ")";
-}
-
-// File access: serial (sec2) driver, without file locking where the library supports turning it off,
-// since read-only shards on parallel filesystems without flock() would otherwise fail to open.
-H5Id file_access_plist() {
-  H5Id fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
-  STRATA_CHECK(fapl.valid(), internal, "H5Pcreate(H5P_FILE_ACCESS) failed", detail_suffix());
-#if H5_VERSION_GE(1, 10, 7)
-  H5Pset_file_locking(fapl.get(), false, true);
-#endif
-  return fapl;
-}
 
 std::string type_description(hid_t type) {
   const std::size_t bits = H5Tget_size(type) * 8;
@@ -83,36 +46,36 @@ std::string dims_description(hid_t space) {
 // Reads an optional integer root attribute; Error (data) when present but not a single integer.
 std::optional<std::int64_t> read_int_attribute(hid_t file, const char* name, const std::string& path) {
   const htri_t exists = H5Aexists_by_name(file, "/", name, H5P_DEFAULT);
-  STRATA_CHECK(exists >= 0, data, path, ": cannot look up root attribute ", name, detail_suffix());
+  STRATA_CHECK(exists >= 0, data, path, ": cannot look up root attribute ", name, hdf5_detail_suffix());
   if (exists == 0) return std::nullopt;
   H5Id attr(H5Aopen_by_name(file, "/", name, H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
-  STRATA_CHECK(attr.valid(), data, path, ": cannot open root attribute ", name, detail_suffix());
+  STRATA_CHECK(attr.valid(), data, path, ": cannot open root attribute ", name, hdf5_detail_suffix());
   H5Id type(H5Aget_type(attr.get()), H5Tclose);
   H5Id space(H5Aget_space(attr.get()), H5Sclose);
-  STRATA_CHECK(type.valid() && space.valid(), data, path, ": cannot read root attribute ", name, detail_suffix());
+  STRATA_CHECK(type.valid() && space.valid(), data, path, ": cannot read root attribute ", name, hdf5_detail_suffix());
   STRATA_CHECK(H5Tget_class(type.get()) == H5T_INTEGER, data, path, ": root attribute ", name, " has type ",
                type_description(type.get()), "; expected an integer");
   STRATA_CHECK(H5Sget_simple_extent_npoints(space.get()) == 1, data, path, ": root attribute ", name,
                " has shape ", dims_description(space.get()), "; expected a single integer");
   std::int64_t value = 0;
   STRATA_CHECK(H5Aread(attr.get(), H5T_NATIVE_INT64, &value) >= 0, data, path, ": cannot read root attribute ",
-               name, detail_suffix());
+               name, hdf5_detail_suffix());
   return value;
 }
 
 // Opens dataset `name` if it exists (nullopt when absent); Error (data) if it exists but is not 1-D.
 std::optional<H5Id> open_1d_dataset(hid_t file, const char* name, const std::string& path, bool required) {
   const htri_t exists = H5Lexists(file, name, H5P_DEFAULT);
-  STRATA_CHECK(exists >= 0, data, path, ": cannot look up /", name, detail_suffix());
+  STRATA_CHECK(exists >= 0, data, path, ": cannot look up /", name, hdf5_detail_suffix());
   if (exists == 0) {
     STRATA_CHECK(!required, data, path, ": no /", name,
                  " dataset; expected a 1-D unsigned integer dataset /tokens (a Strata token shard, SPEC section 7)");
     return std::nullopt;
   }
   H5Id dset(H5Dopen2(file, name, H5P_DEFAULT), H5Dclose);
-  STRATA_CHECK(dset.valid(), data, path, ": /", name, " is not a readable dataset", detail_suffix());
+  STRATA_CHECK(dset.valid(), data, path, ": /", name, " is not a readable dataset", hdf5_detail_suffix());
   H5Id space(H5Dget_space(dset.get()), H5Sclose);
-  STRATA_CHECK(space.valid(), data, path, ": cannot read the shape of /", name, detail_suffix());
+  STRATA_CHECK(space.valid(), data, path, ": cannot read the shape of /", name, hdf5_detail_suffix());
   const int nd = H5Sget_simple_extent_ndims(space.get());
   STRATA_CHECK(nd == 1, data, path, ": /", name, " has shape ", dims_description(space.get()),
                "; expected a 1-D dataset");
@@ -195,16 +158,16 @@ Shard::Shard(std::string path) : path_(std::move(path)) {
   STRATA_CHECK(fs::exists(status), data, path_, ": shard file not found");
   STRATA_CHECK(!fs::is_directory(status), data, path_, ": is a directory; expected an HDF5 shard file");
   const htri_t is_hdf5 = H5Fis_hdf5(path_.c_str());
-  STRATA_CHECK(is_hdf5 >= 0, data, path_, ": cannot read the file", detail_suffix());
+  STRATA_CHECK(is_hdf5 >= 0, data, path_, ": cannot read the file", hdf5_detail_suffix());
   STRATA_CHECK(is_hdf5 > 0, data, path_, ": not an HDF5 file (no HDF5 signature found)");
 
-  H5Id fapl = file_access_plist();
+  H5Id fapl = hdf5_file_access();
   H5Id file(H5Fopen(path_.c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
-  STRATA_CHECK(file.valid(), data, path_, ": cannot open HDF5 file (truncated or corrupt?)", detail_suffix());
+  STRATA_CHECK(file.valid(), data, path_, ": cannot open HDF5 file (truncated or corrupt?)", hdf5_detail_suffix());
 
   H5Id tokens = std::move(*open_1d_dataset(file.get(), "tokens", path_, /*required=*/true));
   H5Id type(H5Dget_type(tokens.get()), H5Tclose);
-  STRATA_CHECK(type.valid(), data, path_, ": cannot read the type of /tokens", detail_suffix());
+  STRATA_CHECK(type.valid(), data, path_, ": cannot read the type of /tokens", hdf5_detail_suffix());
   const std::size_t bytes = H5Tget_size(type.get());
   const bool ok = H5Tget_class(type.get()) == H5T_INTEGER && H5Tget_sign(type.get()) == H5T_SGN_NONE &&
                   (bytes == 1 || bytes == 2 || bytes == 4);
@@ -290,7 +253,7 @@ void Shard::read(std::uint64_t offset, std::size_t count, std::int32_t* dst) con
   STRATA_CHECK(offset <= num_tokens_ && count <= num_tokens_ - offset, internal, path_, ": read of tokens [",
                offset, ", ", offset + count, ") outside the shard's ", num_tokens_, " tokens");
   STRATA_CHECK(read_range(tokens_, offset, count, H5T_NATIVE_INT32, dst), data, path_,
-               ": cannot read tokens [", offset, ", ", offset + count, ") of /tokens", detail_suffix());
+               ": cannot read tokens [", offset, ", ", offset + count, ") of /tokens", hdf5_detail_suffix());
 }
 
 std::vector<std::uint64_t> Shard::read_doc_offsets() const {
@@ -299,7 +262,7 @@ std::vector<std::uint64_t> Shard::read_doc_offsets() const {
   H5Id dset(H5Dopen2(file_, "doc_offsets", H5P_DEFAULT), H5Dclose);
   offsets.resize(*num_doc_offsets_);
   STRATA_CHECK(dset.valid() && read_range(dset.get(), 0, offsets.size(), H5T_NATIVE_UINT64, offsets.data()),
-               data, path_, ": cannot read /doc_offsets", detail_suffix());
+               data, path_, ": cannot read /doc_offsets", hdf5_detail_suffix());
   return offsets;
 }
 
@@ -310,7 +273,7 @@ void Shard::validate(std::size_t chunk_tokens, std::uint64_t global_base) const 
   for (std::uint64_t pos = 0; pos < num_tokens_; pos += buf.size()) {
     const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(buf.size(), num_tokens_ - pos));
     STRATA_CHECK(read_range(tokens_, pos, n, H5T_NATIVE_UINT32, buf.data()), data, path_, ": cannot read tokens [",
-                 pos, ", ", pos + n, ") of /tokens", detail_suffix());
+                 pos, ", ", pos + n, ") of /tokens", hdf5_detail_suffix());
     for (std::size_t i = 0; i < n; ++i) {
       if (buf[i] >= vocab) {
         STRATA_THROW(data, path_, ": token ", buf[i], " at offset ", pos + i, " of /tokens (offset ",
@@ -343,9 +306,9 @@ ShardWriter::ShardWriter(std::string path, std::int64_t vocab_size, std::optiona
                path_, ": vocab_size ", vocab_size_, " out of range [1, 2147483647]");
   STRATA_CHECK(!eos_id_ || (*eos_id_ >= 0 && *eos_id_ < vocab_size_), internal, path_, ": eos_id ", *eos_id_,
                " outside [0, vocab_size = ", vocab_size_, ")");
-  H5Id fapl = file_access_plist();
+  H5Id fapl = hdf5_file_access();
   file_ = H5Fcreate(tmp_path_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.get());
-  STRATA_CHECK(file_ >= 0, internal, tmp_path_, ": cannot create HDF5 file", detail_suffix());
+  STRATA_CHECK(file_ >= 0, internal, tmp_path_, ": cannot create HDF5 file", hdf5_detail_suffix());
   buffer_.reserve(chunk_tokens_);
 }
 
@@ -385,14 +348,14 @@ void ShardWriter::flush() {
     H5Id space(H5Screate_simple(1, &zero, &unlimited), H5Sclose);
     H5Id dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
     STRATA_CHECK(space.valid() && dcpl.valid() && H5Pset_chunk(dcpl.get(), 1, &chunk) >= 0, internal, tmp_path_,
-                 ": cannot set up /tokens", detail_suffix());
+                 ": cannot set up /tokens", hdf5_detail_suffix());
     tokens_ = H5Dcreate2(file_, "tokens", file_type_, space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT);
-    STRATA_CHECK(tokens_ >= 0, internal, tmp_path_, ": cannot create /tokens", detail_suffix());
+    STRATA_CHECK(tokens_ >= 0, internal, tmp_path_, ": cannot create /tokens", hdf5_detail_suffix());
   }
   if (buffer_.empty()) return;
   const hsize_t start = written_, n = buffer_.size(), total = written_ + buffer_.size();
   STRATA_CHECK(H5Dset_extent(tokens_, &total) >= 0, internal, tmp_path_, ": cannot extend /tokens to ", total,
-               " tokens", detail_suffix());
+               " tokens", hdf5_detail_suffix());
   H5Id file_space(H5Dget_space(tokens_), H5Sclose);
   H5Id mem_space(H5Screate_simple(1, &n, nullptr), H5Sclose);
   const bool ok = file_space.valid() && mem_space.valid() &&
@@ -400,7 +363,7 @@ void ShardWriter::flush() {
                   H5Dwrite(tokens_, H5T_NATIVE_INT32, mem_space.get(), file_space.get(), H5P_DEFAULT,
                            buffer_.data()) >= 0;
   STRATA_CHECK(ok, internal, tmp_path_, ": cannot write tokens [", start, ", ", total, ") of /tokens",
-               detail_suffix());
+               hdf5_detail_suffix());
   written_ = total;
   buffer_.clear();
 }
@@ -412,7 +375,7 @@ void ShardWriter::close() {
     H5Id space(H5Screate(H5S_SCALAR), H5Sclose);
     H5Id attr(H5Acreate2(file_, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), H5Aclose);
     STRATA_CHECK(attr.valid() && H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) >= 0, internal, tmp_path_,
-                 ": cannot write root attribute ", name, detail_suffix());
+                 ": cannot write root attribute ", name, hdf5_detail_suffix());
   };
   write_attribute("vocab_size", vocab_size_);
   if (eos_id_) write_attribute("eos_id", *eos_id_);
@@ -423,11 +386,11 @@ void ShardWriter::close() {
               H5Dclose);
     STRATA_CHECK(dset.valid() && (n == 0 || H5Dwrite(dset.get(), H5T_NATIVE_UINT64, H5S_ALL, H5S_ALL,
                                                      H5P_DEFAULT, doc_offsets_.data()) >= 0),
-                 internal, tmp_path_, ": cannot write /doc_offsets", detail_suffix());
+                 internal, tmp_path_, ": cannot write /doc_offsets", hdf5_detail_suffix());
   }
   const herr_t dclose = H5Dclose(std::exchange(tokens_, H5I_INVALID_HID));
   const herr_t fclose = H5Fclose(std::exchange(file_, H5I_INVALID_HID));
-  STRATA_CHECK(dclose >= 0 && fclose >= 0, internal, tmp_path_, ": cannot close HDF5 file", detail_suffix());
+  STRATA_CHECK(dclose >= 0 && fclose >= 0, internal, tmp_path_, ": cannot close HDF5 file", hdf5_detail_suffix());
   std::error_code ec;
   fs::rename(tmp_path_, path_, ec);
   STRATA_CHECK(!ec, internal, "cannot rename ", tmp_path_, " to ", path_, ": ", ec.message());

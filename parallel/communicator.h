@@ -316,26 +316,29 @@ class Communicator {
         .charge_waits_to(&stats_.blocked_seconds);
   }
 
-  // Point to point with group rank `peer`. Messages between two ranks arrive in the order sent.
+  // Point to point with group rank `peer`. A receive matches a send of the same tag (0 <= tag <=
+  // kMaxTag); messages between two ranks with one tag arrive in the order sent, so streams of different
+  // tags (e.g. a pipeline's activations and gradients between the same two ranks) never mix.
   // The blocking send may wait for the matching receive: in a ring use send_recv or isend/irecv.
-  template <Buffer B> void send(const B& data, int peer) {
+  static constexpr int kMaxTag = 32767;  // the smallest MPI_TAG_UB the MPI standard allows
+  template <Buffer B> void send(const B& data, int peer, int tag = 0) {
     count(CommOp::send, bytes_of(data));
     const BlockedClock clock(&stats_.blocked_seconds);
-    send_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, true);
+    send_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, tag, true);
   }
-  template <Buffer B> [[nodiscard]] Request isend(const B& data, int peer) {
+  template <Buffer B> [[nodiscard]] Request isend(const B& data, int peer, int tag = 0) {
     count(CommOp::send, bytes_of(data));
-    return send_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, false)
+    return send_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, tag, false)
         .charge_waits_to(&stats_.blocked_seconds);
   }
-  template <MutableBuffer B> void recv(B&& data, int peer) {
+  template <MutableBuffer B> void recv(B&& data, int peer, int tag = 0) {
     count(CommOp::recv, bytes_of(data));
     const BlockedClock clock(&stats_.blocked_seconds);
-    recv_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, true);
+    recv_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, tag, true);
   }
-  template <MutableBuffer B> [[nodiscard]] Request irecv(B&& data, int peer) {
+  template <MutableBuffer B> [[nodiscard]] Request irecv(B&& data, int peer, int tag = 0) {
     count(CommOp::recv, bytes_of(data));
-    return recv_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, false)
+    return recv_impl(std::ranges::data(data), std::ranges::size(data), type_of<B>(), peer, tag, false)
         .charge_waits_to(&stats_.blocked_seconds);
   }
   // Sends to `dest` and receives from `source` at once (a ring shift without deadlock).
@@ -369,8 +372,8 @@ class Communicator {
   virtual Request all_gatherv_impl(const void* send, std::size_t send_count, void* recv, std::size_t recv_count,
                                    std::span<const std::size_t> counts, DataType type, bool blocking) = 0;
   virtual Request broadcast_impl(void* data, std::size_t n, DataType type, int root, bool blocking) = 0;
-  virtual Request send_impl(const void* data, std::size_t n, DataType type, int peer, bool blocking) = 0;
-  virtual Request recv_impl(void* data, std::size_t n, DataType type, int peer, bool blocking) = 0;
+  virtual Request send_impl(const void* data, std::size_t n, DataType type, int peer, int tag, bool blocking) = 0;
+  virtual Request recv_impl(void* data, std::size_t n, DataType type, int peer, int tag, bool blocking) = 0;
   virtual void barrier_impl() = 0;
 
  protected:

@@ -15,8 +15,9 @@
 // rows lands in a compact gradient buffer of state_size() floats laid out like the Adam state (the
 // segments read their gradient there, ParamSegment::grad_at_state). Stage 3 (zero3_params.h) also keeps
 // the parameters only as that shard: the optimizer updates the shard (segments at their state offsets)
-// and the model gathers each layer's parameters when it needs them, so gather_parameters() does nothing.
-// What stages 2 and 3 save on gradients, honestly: the model still accumulates full local gradients
+// and the model gathers each layer's parameters when it needs them, so gather_parameters() does nothing;
+// its gradients are reduce-scattered per micro-batch by zero3_grads.h, not through reduce_async().
+// What stage 2 saves on gradients, honestly: the model still accumulates full local gradients
 // across micro-batches in its flat buffer during backward (as Megatron's distributed optimizer does);
 // what is sharded is the reduced fp32 gradient that the optimizer consumes (and the gradient norm
 // reads), and the gradient traffic per step drops from an all-reduce (2(D-1)/D of the gradients on a

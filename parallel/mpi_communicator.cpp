@@ -268,33 +268,38 @@ Request MpiCommunicator::broadcast_impl(void* data, std::size_t n, DataType type
   return make_request(std::move(pending));
 }
 
-Request MpiCommunicator::send_impl(const void* data, std::size_t n, DataType type, int peer, bool blocking) {
-  STRATA_CHECK(peer >= 0 && peer < size_, internal, "send: peer ", peer, " outside the group [0, ", size_, ")");
+void MpiCommunicator::check_peer_and_tag(const char* what, int peer, int tag) const {
+  STRATA_CHECK(peer >= 0 && peer < size_, internal, what, ": peer ", peer, " outside the group [0, ", size_, ")");
+  STRATA_CHECK(tag >= 0 && tag <= kMaxTag, internal, what, ": tag ", tag, " outside [0, ", kMaxTag, "]");
+}
+
+Request MpiCommunicator::send_impl(const void* data, std::size_t n, DataType type, int peer, int tag, bool blocking) {
+  check_peer_and_tag("send", peer, tag);
   const std::size_t es = data_type_size(type);
   auto pending = blocking ? nullptr : std::make_unique<MpiRequest>();
   for_each_chunk(n, [&](std::size_t first, int c) {
     const void* p = at(data, first, es);
     if (blocking) {
-      MPI_CHECK(MPI_Send(p, c, mpi_type(type), peer, 0, comm_));
+      MPI_CHECK(MPI_Send(p, c, mpi_type(type), peer, tag, comm_));
     } else {
       pending->requests.push_back(MPI_REQUEST_NULL);
-      MPI_CHECK(MPI_Isend(p, c, mpi_type(type), peer, 0, comm_, &pending->requests.back()));
+      MPI_CHECK(MPI_Isend(p, c, mpi_type(type), peer, tag, comm_, &pending->requests.back()));
     }
   });
   return make_request(std::move(pending));
 }
 
-Request MpiCommunicator::recv_impl(void* data, std::size_t n, DataType type, int peer, bool blocking) {
-  STRATA_CHECK(peer >= 0 && peer < size_, internal, "recv: peer ", peer, " outside the group [0, ", size_, ")");
+Request MpiCommunicator::recv_impl(void* data, std::size_t n, DataType type, int peer, int tag, bool blocking) {
+  check_peer_and_tag("recv", peer, tag);
   const std::size_t es = data_type_size(type);
   auto pending = blocking ? nullptr : std::make_unique<MpiRequest>();
   for_each_chunk(n, [&](std::size_t first, int c) {
     void* p = static_cast<char*>(data) + first * es;
     if (blocking) {
-      MPI_CHECK(MPI_Recv(p, c, mpi_type(type), peer, 0, comm_, MPI_STATUS_IGNORE));
+      MPI_CHECK(MPI_Recv(p, c, mpi_type(type), peer, tag, comm_, MPI_STATUS_IGNORE));
     } else {
       pending->requests.push_back(MPI_REQUEST_NULL);
-      MPI_CHECK(MPI_Irecv(p, c, mpi_type(type), peer, 0, comm_, &pending->requests.back()));
+      MPI_CHECK(MPI_Irecv(p, c, mpi_type(type), peer, tag, comm_, &pending->requests.back()));
     }
   });
   return make_request(std::move(pending));

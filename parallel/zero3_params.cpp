@@ -8,29 +8,36 @@
 
 namespace strata {
 
+std::vector<Zero3Pool> zero3_pools(const std::vector<Zero3Range>& ranges, const std::function<std::size_t(int)>& floats) {
+  std::vector<Zero3Pool> pools;
+  std::vector<std::size_t> members;
+  for (std::size_t i = 0; i < ranges.size(); ++i) {
+    const Zero3Range& r = ranges[i];
+    STRATA_CHECK(r.pool >= 0, internal, "ZeRO-3: range ", i, " in negative pool ", r.pool);
+    if (r.count == 0) continue;
+    if (static_cast<std::size_t>(r.pool) >= pools.size()) {
+      pools.resize(r.pool + 1);
+      members.resize(r.pool + 1, 0);
+    }
+    pools[r.pool].capacity = std::max(pools[r.pool].capacity, floats(static_cast<int>(i)));
+    ++members[r.pool];
+  }
+  for (std::size_t p = 0; p < pools.size(); ++p) pools[p].buffers = std::min<std::size_t>(members[p], 2);
+  return pools;
+}
+
 Zero3Params::Zero3Params(Backend& backend, Communicator& data, const ZeroPartition& partition,
                          std::vector<Zero3Range> ranges)
     : be_(backend), comm_(data), partition_(partition), ranges_(std::move(ranges)) {
   STRATA_CHECK(partition_.data_size() == comm_.size(), internal, "Zero3Params: a partition over ",
                partition_.data_size(), " data ranks for a data group of ", comm_.size());
-  int pools = 0;
-  for (const Zero3Range& r : ranges_) {
-    STRATA_CHECK(r.pool >= 0, internal, "Zero3Params: negative pool ", r.pool);
+  for (const Zero3Range& r : ranges_)
     range_tensors_.push_back(r.count > 0 ? partition_.tensors_of(r.offset, r.count) : std::pair<std::size_t, std::size_t>{});
-    if (r.count > 0) pools = std::max(pools, r.pool + 1);
-  }
-  std::vector<std::size_t> capacity(pools, 0), members(pools, 0);
-  for (const Zero3Range& r : ranges_) {
-    if (r.count == 0) continue;
-    capacity[r.pool] = std::max(capacity[r.pool], r.count);
-    ++members[r.pool];
-  }
-  pools_.resize(pools);
-  for (int p = 0; p < pools; ++p) {
-    // The range in use and the prefetched next one; a pool of one range never needs a second buffer.
-    const std::size_t buffers = members[p] > 1 ? 2 : members[p];
-    pools_[p].resize(buffers);
-    for (Buffer& b : pools_[p]) b.data = DeviceBuffer<float>(be_, capacity[p]);
+  const std::vector<Zero3Pool> pools = zero3_pools(ranges_, [this](int i) { return ranges_[i].count; });
+  pools_.resize(pools.size());
+  for (std::size_t p = 0; p < pools.size(); ++p) {
+    pools_[p].resize(pools[p].buffers);
+    for (Buffer& b : pools_[p]) b.data = DeviceBuffer<float>(be_, pools[p].capacity);
   }
   shard_ = DeviceBuffer<float>(be_, partition_.owned(comm_.rank()));
 }

@@ -23,6 +23,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -35,6 +36,13 @@ struct Zero3Range {
   std::size_t offset = 0, count = 0;  // whole tensors of the partition's flat buffer (count 0: an unused range)
   int pool = 0;                       // ranges of one pool share its gather buffers
 };
+
+// Buffers of each pool of `ranges` (pools 0 .. max pool): two for a pool of several non-empty ranges
+// (the one in use and the next), one for a pool of one, each of the largest floats(i) of its ranges.
+struct Zero3Pool {
+  std::size_t buffers = 0, capacity = 0;
+};
+std::vector<Zero3Pool> zero3_pools(const std::vector<Zero3Range>& ranges, const std::function<std::size_t(int)>& floats);
 
 class Zero3Params {
  public:

@@ -71,11 +71,11 @@ po::options_description describe(Config& c, std::string& train_list, std::string
        "decoupled weight decay (matrices only)")
       ("data.train", po::value(&train_list), "training shards: files, directories or globs, comma-separated")
       ("data.valid", po::value(&valid_list), "validation shards, same form")
-      ("checkpoint.dir", po::value(&c.checkpoint.dir), "checkpoint directory")
-      ("checkpoint.interval", po::value(&c.checkpoint.interval)->default_value(c.checkpoint.interval), "save every N steps")
-      ("checkpoint.keep", po::value(&c.checkpoint.keep)->default_value(c.checkpoint.keep), "checkpoints kept")
-      ("checkpoint.async", po::value(&c.checkpoint.async)->default_value(false), "write in the background")
-      ("checkpoint.load", po::value(&c.checkpoint.load), "auto or a checkpoint path")
+      ("checkpoint.dir", po::value(&c.checkpoint.dir), "checkpoint directory (saves every interval steps and at the end)")
+      ("checkpoint.interval", po::value(&c.checkpoint.interval)->default_value(c.checkpoint.interval), "save every N steps (0: only at the end)")
+      ("checkpoint.keep", po::value(&c.checkpoint.keep)->default_value(c.checkpoint.keep), "step directories kept")
+      ("checkpoint.async", po::value(&c.checkpoint.async)->default_value(false), "write checkpoints on a background thread")
+      ("checkpoint.load", po::value(&c.checkpoint.load), "auto (resume from checkpoint.dir/latest if present) or a checkpoint path")
       ("log.metrics", po::value(&c.log.metrics), "JSONL metrics file (rank 0 appends)")
       ("log.peak_tflops", po::value(&c.log.peak_tflops)->default_value(c.log.peak_tflops),
        "peak TFLOP/s per rank for MFU (0: measure sgemm at start-up)");
@@ -188,6 +188,19 @@ void validate_config(const Config& c, int world_size) {
           "train.global_batch",
           "must be a positive multiple of train.micro_batch * data-parallel size = " + std::to_string(t.micro_batch) +
               " * " + std::to_string(data) + ", found " + std::to_string(t.global_batch));
+  if (p.virtual_stages > 1) {
+    // Interleaved 1F1B sends groups of parallel.pipeline micro-batches through each model chunk in turn
+    // (parallel/pipeline_schedule.h), as Megatron-LM does.
+    require(p.pipeline > 1, "parallel.virtual_stages",
+            "interleaved pipeline chunks (" + std::to_string(p.virtual_stages) + ") need parallel.pipeline > 1");
+    const int micro_batches = t.global_batch / (t.micro_batch * std::max(data, 1));
+    require(micro_batches % p.pipeline == 0, "parallel.virtual_stages",
+            "the interleaved schedule (virtual_stages = " + std::to_string(p.virtual_stages) +
+                ") needs the micro-batches per step, train.global_batch / (train.micro_batch * data) = " +
+                std::to_string(t.global_batch) + " / (" + std::to_string(t.micro_batch) + " * " + std::to_string(data) +
+                ") = " + std::to_string(micro_batches) + ", to be a multiple of parallel.pipeline = " +
+                std::to_string(p.pipeline) + " (change train.global_batch or set parallel.virtual_stages = 1)");
+  }
   require(t.steps >= 0, "train.steps", "must be >= 0, found " + std::to_string(t.steps));
   require(t.precision == "fp32" || t.precision == "bf16", "train.precision",
           "must be fp32 or bf16, found '" + t.precision + "'");
@@ -210,17 +223,19 @@ void validate_config(const Config& c, int world_size) {
   require(o.weight_decay >= 0, "optim.weight_decay", "must be >= 0");
   require(c.checkpoint.interval >= 0, "checkpoint.interval", "must be >= 0");
   require(c.checkpoint.keep >= 1, "checkpoint.keep", "must be >= 1");
+  require(c.checkpoint.interval == 0 || !c.checkpoint.dir.empty(), "checkpoint.interval",
+          "saving every " + std::to_string(c.checkpoint.interval) + " steps needs checkpoint.dir");
+  require(c.checkpoint.load != "auto" || !c.checkpoint.dir.empty(), "checkpoint.load",
+          "auto resumes from checkpoint.dir, which is not set (set it, or give a checkpoint path)");
+  require(!c.checkpoint.async || !c.checkpoint.dir.empty(), "checkpoint.async", "needs checkpoint.dir");
   require(c.log.peak_tflops >= 0, "log.peak_tflops", "must be >= 0");
 
   // What this build implements. These checks go when the features land (parallelism, checkpoints, CUDA).
   const std::string later =
-      " is not implemented in this build yet (tensor, pipeline (1F1B) and data parallelism with ZeRO 0/1/2/3 on CPU "
-      "ranks)";
-  require(p.virtual_stages == 1, "parallel.virtual_stages", "the interleaved pipeline schedule" + later);
+      " is not implemented in this build yet (tensor, pipeline (1F1B and interleaved 1F1B) and data parallelism with "
+      "ZeRO 0/1/2/3 on CPU ranks)";
   require(!p.sequence_parallel, "parallel.sequence_parallel", "sequence parallelism" + later);
   require(t.precision == "fp32", "train.precision", "bf16 needs the CUDA backend, which" + later);
-  require(c.checkpoint.dir.empty() && c.checkpoint.load.empty() && c.checkpoint.interval == 0, "checkpoint",
-          "checkpointing" + later);
 }
 
 std::string config_to_ini(const Config& c) {

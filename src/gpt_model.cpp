@@ -43,6 +43,7 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   for (int i = 0; i < layout_.num_ranges(); ++i) {
     range_offset_.push_back(layout_.range(i).offset);
     range_params_.push_back(params_.data() + range_offset_.back());
+    range_grads_.push_back(grads_.data() + range_offset_.back());
   }
   STRATA_CHECK(slots >= 1, internal, "a model needs at least one activation slot, got ", slots);
   targets_ = DeviceBuffer<int32_t>(be_, bt);
@@ -150,6 +151,24 @@ void GptModel::set_param_source(ParamSource source) {
   std::fill(range_params_.begin(), range_params_.end(), nullptr);
 }
 
+void GptModel::set_grad_sink(GradSink sink) {
+  STRATA_CHECK(sink.acquire && sink.release, internal, "set_grad_sink: acquire and release are both needed");
+  sink_ = std::move(sink);
+  grads_ = DeviceBuffer<float>();
+  std::fill(range_grads_.begin(), range_grads_.end(), nullptr);
+}
+
+void GptModel::use_grads(int range) {
+  if (!sink_.acquire || layout_.range(range).count == 0) return;
+  range_grads_[range] = sink_.acquire(range);
+}
+
+void GptModel::done_grads(int range) {
+  if (!sink_.acquire || layout_.range(range).count == 0) return;
+  range_grads_[range] = nullptr;
+  sink_.release(range);
+}
+
 void GptModel::use_params(int range, int next) {
   if (!has_param_source() || layout_.range(range).count == 0) return;
   range_params_[range] = source_.acquire(range, next >= 0 && layout_.range(next).count > 0 ? next : -1);
@@ -162,35 +181,44 @@ void GptModel::done_params(int range) {
 }
 
 std::vector<float> GptModel::get_gradients() const {
+  STRATA_CHECK(!sink_.acquire, internal, "get_gradients: the gradients went to a sink (ZeRO-3 shards)");
   std::vector<float> host(layout_.total());
   be_.copy_to_host(host.data(), grads_.data(), grads_.bytes());
   return host;
 }
 
 double GptModel::forward_backward(const int32_t* tokens, const int32_t* targets, bool backward, float dloss) {
-  const double loss = forward_stage(0, tokens, targets, backward, dloss);
-  if (backward) backward_stage(0);
+  const double loss = forward_stage(0, 0, tokens, targets, backward, dloss);
+  if (backward) backward_stage(0, 0);
   return loss;
 }
 
-double GptModel::forward_stage(int slot, const int32_t* tokens, const int32_t* targets, bool backward, float dloss) {
-  STRATA_CHECK(slot >= 0 && slot < slots(), internal, "forward_stage: slot ", slot, " outside [0, ", slots(), ")");
+void GptModel::check_slot(int chunk, int slot) const {
+  STRATA_CHECK(chunk >= 0 && chunk < chunks() && slot >= 0 && slot < slots(), internal, "model chunk ", chunk,
+               " slot ", slot, " outside ", chunks(), " chunks and ", slots(), " activation slots");
+}
+
+double GptModel::forward_stage(int chunk, int slot, const int32_t* tokens, const int32_t* targets, bool backward,
+                               float dloss) {
+  check_slot(chunk, slot);
   const ModelPartition& part = layout_.partition();
   const std::size_t bt = static_cast<std::size_t>(b_) * shape_.seq_len;
-  // Parameter ranges: 0 the embedding, 1 + l block l, head = nl + 1 (use_params: ZeRO-3 gathers).
-  const int nl = part.num_layers, head = nl + 1;
-  if (part.has_embedding) {
+  // Parameter ranges: 0 the embedding, 1 + local block (chunk by chunk), head = local_layers() + 1
+  // (use_params: ZeRO-3 gathers; the second argument names the range used next in this pass).
+  const int nl = part.num_layers, first = part.chunk_first_layer(chunk), range0 = 1 + chunk * nl;
+  const int head = part.local_layers() + 1;
+  if (embeds(chunk)) {
     be_.copy_to_device(tokens_[slot].data(), tokens, bt * sizeof(int32_t));
-    use_params(0, 1);
+    use_params(0, nl > 0 ? range0 : -1);
     embed_forward(slot);
     done_params(0);
   }
   for (int l = 0; l < nl; ++l) {
-    use_params(l + 1, l + 2);
-    block_forward(slot, l, x_[slot][l].data(), x_[slot][l + 1].data());
-    done_params(l + 1);
+    use_params(range0 + l, l + 1 < nl ? range0 + l + 1 : has_loss(chunk) ? head : -1);
+    block_forward(slot, first + l, l, x_[slot][l].data(), x_[slot][l + 1].data());
+    done_params(range0 + l);
   }
-  if (!part.has_head) return 0.0;
+  if (!has_loss(chunk)) return 0.0;
   STRATA_CHECK(head_slot_ < 0, internal, "forward_stage: the last stage's slot ", head_slot_,
                " still waits for its backward (run a slot's backward before the next forward)");
   be_.copy_to_device(targets_.data(), targets, bt * sizeof(int32_t));
@@ -203,32 +231,40 @@ double GptModel::forward_stage(int slot, const int32_t* tokens, const int32_t* t
   return loss;
 }
 
-void GptModel::backward_stage(int slot) {
-  STRATA_CHECK(slot >= 0 && slot < slots(), internal, "backward_stage: slot ", slot, " outside [0, ", slots(), ")");
+void GptModel::backward_stage(int chunk, int slot) {
+  check_slot(chunk, slot);
   const ModelPartition& part = layout_.partition();
-  const int nl = part.num_layers, head = nl + 1;
-  if (part.has_head) {
+  const int nl = part.num_layers, first = part.chunk_first_layer(chunk), range0 = 1 + chunk * nl;
+  const int head = part.local_layers() + 1;
+  if (has_loss(chunk)) {
     STRATA_CHECK(head_slot_ == slot, internal, "backward_stage: slot ", slot,
                  " has no logits' gradient (its forward_stage ran without backward, or another slot's ran since)");
     head_slot_ = -1;
-    use_params(head, nl);
+    use_params(head, nl > 0 ? range0 + nl - 1 : -1);
     use_params(0, -1);
+    use_grads(head);
+    use_grads(0);  // the tied wte: held until the embedding's backward below
     head_backward(slot);
     done_params(0);
     done_params(head);
+    done_grads(head);
     notify(layout_.head_range());
   }
-  // Otherwise dres_ holds the gradient of the stage's output, received from the next stage.
+  // Otherwise dres_ holds the gradient of the chunk's output, received from the next virtual stage.
   for (int l = nl - 1; l >= 0; --l) {
-    use_params(l + 1, l);
-    block_backward(slot, l, x_[slot][l].data());
-    done_params(l + 1);
-    notify(layout_.block_range(part.first_layer + l));
+    use_params(range0 + l, l > 0 ? range0 + l - 1 : embeds(chunk) ? 0 : -1);
+    use_grads(range0 + l);
+    block_backward(slot, first + l, l, x_[slot][l].data());
+    done_params(range0 + l);
+    done_grads(range0 + l);
+    notify(layout_.block_range(first + l));
   }
-  if (part.has_embedding) {
+  if (embeds(chunk)) {
     use_params(0, -1);
+    if (!part.has_head) use_grads(0);
     embed_backward(slot);  // wte also collected the output projection's gradient in head_backward
     done_params(0);
+    done_grads(0);
     notify(layout_.embedding_range());
   }
 }
@@ -242,8 +278,7 @@ void GptModel::embed_forward(int slot) {
   tensor_all_reduce(x_[slot][0].data(), static_cast<std::size_t>(bt) * shape_.hidden);
 }
 
-void GptModel::block_forward(int slot, int local, const float* x_in, float* x_out) {
-  const int l = layout_.partition().first_layer + local;
+void GptModel::block_forward(int slot, int l, int local, const float* x_in, float* x_out) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
   const std::size_t btc = static_cast<std::size_t>(bt) * c;
   BlockActs& a = acts(slot, local);
@@ -309,14 +344,13 @@ void GptModel::head_backward(int slot) {
                          p(ParamKind::lnf_w), lnf_mean_.data(), lnf_rstd_.data(), bt, c);
 }
 
-void GptModel::block_backward(int slot, int local, const float* x_in) {
-  const int l = layout_.partition().first_layer + local;
+void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, cl = c_local_;
   const std::size_t btc = static_cast<std::size_t>(bt) * c;
   if (recompute_ == Recompute::full) {
     // Rebuild this block's activations from its kept input; x_[local + 1] is rewritten with the same
     // values (deterministic kernels) and is no longer needed by the backward of the blocks above.
-    block_forward(slot, local, x_in, x_[slot][local + 1].data());
+    block_forward(slot, l, local, x_in, x_[slot][local + 1].data());
   } else if (recompute_ == Recompute::selective) {
     BlockActs& k = acts(slot, local);
     be_.attention_forward(atty(slot, local), k.lse.data(), k.qkv.data(), b_, shape_.seq_len, heads_local_,

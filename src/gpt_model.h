@@ -1,12 +1,16 @@
 // gpt_model.h — the GPT model (SPEC section 4) on a Backend, forward and backward written out by hand.
 //
-// The model is built from stage-sized pieces so pipeline stages can run them separately later:
+// The model is built from stage-sized pieces so pipeline stages can run them separately:
 // embed_forward -> block_forward (per layer) -> head_forward (final LayerNorm, tied output projection,
-// fused cross-entropy), and backward in reverse. A pipeline stage (ModelPartition: a range of blocks, the
-// embedding on the first stage, the head on the last) runs forward_stage / backward_stage per micro-batch
-// slot: each slot keeps one micro-batch's activations, so up to slots() micro-batches can be in flight
-// (1F1B needs min(P - stage, M), parallel/pipeline_schedule.h). The residual-stream gradient lives in one buffer
-// `dres` that every block's two LayerNorm backwards accumulate into (kernels/backend.h conventions).
+// fused cross-entropy), and backward in reverse. A pipeline rank (ModelPartition: one range of blocks per
+// model chunk, the embedding on chunk 0 of the first stage, the head on the last chunk of the last stage)
+// runs forward_stage / backward_stage per (chunk, micro-batch slot): a slot keeps one micro-batch's
+// activations of one chunk (all chunks have the same number of blocks, so any slot serves any chunk),
+// so up to slots() chunk-micro-batches can be in flight (sized from the schedule's peak,
+// parallel/pipeline_schedule.h: 1F1B needs min(P - stage, M), interleaved 1F1B up to (P - 1)*2 + (V - 1)*P
+// + 1 on rank 0, each 1/V of a stage's activations). The residual-stream gradient lives
+// in one buffer `dres` that every block's two LayerNorm backwards accumulate into (kernels/backend.h
+// conventions).
 //
 // Tensor parallelism (Megatron-LM, arXiv 1909.08053; partition().tensor_size = T > 1, tensor group
 // passed in): each block is  ln1 -> qkv (column-parallel, the rank's NH/T heads) -> attention on local
@@ -49,7 +53,7 @@ class GptModel {
  public:
   // micro_batch: B of every forward/backward (activations are sized for it). tensor: the tensor-parallel
   // group, required when partition.tensor_size > 1 (its size and rank must match the partition's).
-  // slots: micro-batches whose activations are kept at once (pipeline stages; 1 otherwise).
+  // slots: chunk-micro-batches whose activations are kept at once (pipeline stages; 1 otherwise).
   GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
            Recompute recompute = Recompute::none, Communicator* tensor = nullptr, int slots = 1);
 
@@ -71,20 +75,21 @@ class GptModel {
   double forward_backward(const int32_t* tokens, const int32_t* targets, bool backward, float dloss);
 
   // ---- pipeline stages (driven by src/pipeline_executor.h) ----
+  int chunks() const { return layout_.partition().chunks; }
   int slots() const { return static_cast<int>(x_.size()); }
-  // Forward of this stage's blocks on the micro-batch held in `slot`. The first stage embeds `tokens`;
-  // another stage reads its input from stage_input(slot), filled beforehand by the receive. The last
-  // stage computes the loss against `targets` (returns its sum over the B*T positions; other stages
-  // return 0) and, with backward, the logits' gradient scaled by dloss. That gradient and the final
-  // LayerNorm's activations exist once, so on the last stage a slot's backward_stage must come before
-  // the next forward_stage with backward (1F1B runs them back to back there).
-  double forward_stage(int slot, const int32_t* tokens, const int32_t* targets, bool backward, float dloss);
-  // Backward of this stage for `slot`, accumulating into grads: the last stage starts from its logits'
+  // Forward of `chunk`'s blocks on the micro-batch held in `slot`. Chunk 0 of the first stage embeds
+  // `tokens`; another chunk reads its input from stage_input(slot), filled beforehand by the
+  // receive. The last chunk of the last stage computes the loss against `targets` (returns its sum over
+  // the B*T positions; other chunks return 0) and, with backward, the logits' gradient scaled by dloss.
+  // That gradient and the final LayerNorm's activations exist once, so there a slot's backward_stage must
+  // come before the next forward_stage with backward (both 1F1B schedules run them back to back).
+  double forward_stage(int chunk, int slot, const int32_t* tokens, const int32_t* targets, bool backward, float dloss);
+  // Backward of `chunk` for `slot`, accumulating into grads: the loss chunk starts from its logits'
   // gradient, another from output_grad() (filled by the receive). Afterwards input_grad() holds the
-  // gradient of the stage's input, for the previous stage (until the next backward_stage).
-  void backward_stage(int slot);
-  float* stage_input(int slot) { return x_[slot].front().data(); }         // (BT,C) input of the first block
-  const float* stage_output(int slot) { return x_[slot].back().data(); }   // (BT,C) output of the last block
+  // gradient of the chunk's input, for the previous virtual stage (until the next backward_stage).
+  void backward_stage(int chunk, int slot);
+  float* stage_input(int slot) { return x_[slot].front().data(); }         // (BT,C) input of the chunk's first block
+  const float* stage_output(int slot) { return x_[slot].back().data(); }   // (BT,C) output of the chunk's last block
   float* output_grad() { return dres_.data(); }                            // (BT,C)
   const float* input_grad() { return dres_.data(); }                       // (BT,C)
   std::size_t stage_activation_floats() const { return static_cast<std::size_t>(b_) * shape_.seq_len * shape_.hidden; }
@@ -112,6 +117,18 @@ class GptModel {
   // Frees params(): from now on the parameters come from `source` only.
   void set_param_source(ParamSource source);
   bool has_param_source() const { return static_cast<bool>(source_.acquire); }
+  // Where the gradients go. By default they accumulate over micro-batches in grads(). With a sink (ZeRO-3,
+  // parallel/zero3_grads.h) the model holds none: before a backward writes range i's gradients it calls
+  // acquire(i) for a zeroed buffer of the range's count floats, and release(i) once this backward is
+  // done with the range (the embedding's is held from the head's backward to the embedding's when the
+  // stage has both: the tied wte). Every backward then hands over its own gradients, and the GradsReady
+  // hook is not needed.
+  struct GradSink {
+    std::function<float*(int range)> acquire;
+    std::function<void(int range)> release;
+  };
+  // Frees grads(): from now on the gradients go to `sink` only.
+  void set_grad_sink(GradSink sink);
 
  private:
   struct BlockActs {
@@ -123,6 +140,10 @@ class GptModel {
     DeviceBuffer<float> fch, fch_gelu;            // (BT,4C/T) each
   };
 
+  void check_slot(int chunk, int slot) const;
+  bool embeds(int chunk) const { return chunk == 0 && layout_.partition().has_embedding; }
+  bool has_loss(int chunk) const { return chunk == chunks() - 1 && layout_.partition().has_head; }
+
   BlockActs& acts(int slot, int local) { return recompute_ == Recompute::full ? acts_[0][0] : acts_[slot][local]; }
   float* atty(int slot, int local) {
     return recompute_ == Recompute::none ? acts_[slot][local].atty.data() : atty_shared_.data();
@@ -132,13 +153,17 @@ class GptModel {
     const ParamTensor& t = layout_.get(k, layer);
     return range_params_[t.range] + (t.offset - range_offset_[t.range]);
   }
-  float* g(ParamKind k, int layer = -1) { return grads_.data() + layout_.get(k, layer).offset; }
+  float* g(ParamKind k, int layer = -1) {
+    const ParamTensor& t = layout_.get(k, layer);
+    return range_grads_[t.range] + (t.offset - range_offset_[t.range]);
+  }
 
   void embed_forward(int slot);
-  void block_forward(int slot, int local, const float* x_in, float* x_out);
+  // layer: the global block index; local: its index within its chunk.
+  void block_forward(int slot, int layer, int local, const float* x_in, float* x_out);
   double head_forward(int slot, bool backward, float dloss);
   void head_backward(int slot);
-  void block_backward(int slot, int local, const float* x_in);
+  void block_backward(int slot, int layer, int local, const float* x_in);
   void embed_backward(int slot);
 
   // Sums data(n) over the tensor group in place (no-op on one tensor rank).
@@ -149,6 +174,9 @@ class GptModel {
   // for an empty range).
   void use_params(int range, int next);
   void done_params(int range);
+  // The same for range i's gradients (no-op without a sink).
+  void use_grads(int range);
+  void done_grads(int range);
 
   void notify(const ParamLayout::Range& r) {
     if (grads_ready_ && r.count > 0) grads_ready_(r);
@@ -165,14 +193,17 @@ class GptModel {
   DeviceBuffer<float> params_, grads_;
   ParamSource source_;
   std::vector<const float*> range_params_;  // [range] its parameters (null: not acquired from the source)
+  GradSink sink_;
+  std::vector<float*> range_grads_;         // [range] its gradients (null: not acquired from the sink)
   std::vector<std::size_t> range_offset_;   // [range] its flat offset
   std::vector<DeviceBuffer<int32_t>> tokens_;          // [slot] (BT), kept for the embedding backward
   DeviceBuffer<int32_t> targets_;                      // (BT)
-  // Residual stream per slot: x_[slot][l] is the input of local block l, x_[slot][num_layers] the output.
+  // Residual stream per slot: x_[slot][l] is the input of the chunk's block l, x_[slot][num_layers] the
+  // output (num_layers blocks per chunk).
   std::vector<std::vector<DeviceBuffer<float>>> x_;
   Recompute recompute_;
-  // [slot][local block] (none, selective), or one set shared by every block and slot (full: only the
-  // block inputs x_ are kept per slot).
+  // [slot][block of the chunk] (none, selective), or one set shared by every block and slot (full:
+  // only the block inputs x_ are kept per slot).
   std::vector<std::vector<BlockActs>> acts_;
   int head_slot_ = -1;                                 // slot whose logits' gradient logits_ holds
   DeviceBuffer<float> atty_shared_;                    // (BT,C) attention output when recomputed

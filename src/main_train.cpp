@@ -109,19 +109,29 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
   Trainer trainer(cfg, *backend, std::move(train), std::move(valid), peak, &groups);
   if (root) {
     const double mib = 1024.0 * 1024.0;
-    std::printf("%s\nconfig %s | %d ranks (tensor %d x pipeline %d x data %d, order %s, ZeRO %d) | %d threads per "
+    const std::string interleaved =
+        cfg.parallel.virtual_stages > 1 ? " x " + std::to_string(cfg.parallel.virtual_stages) + " virtual" : "";
+    std::printf("%s\nconfig %s | %d ranks (tensor %d x pipeline %d%s x data %d, order %s, ZeRO %d) | %d threads per "
                 "rank | backend %s\n",
                 version_string().c_str(), cfg.source.empty() ? "(defaults)" : cfg.source.c_str(), mpi.size(),
-                topology.tensor_size(), topology.pipeline_size(), data_size, cfg.parallel.order.c_str(),
+                topology.tensor_size(), topology.pipeline_size(), interleaved.c_str(), data_size, cfg.parallel.order.c_str(),
                 cfg.parallel.zero_stage, threads, backend->name().c_str());
     std::printf("model: %d layers, hidden %d, heads %d, seq %d, vocab %d (padded %d): %lld parameters\n",
                 shape.layers, shape.hidden, shape.heads, shape.seq_len, shape.vocab_size, shape.padded_vocab(),
                 static_cast<long long>(gpt_parameter_count(shape)));
+    // Activations: one set per chunk-micro-batch the schedule keeps in flight on this rank (with the
+    // interleaved schedule each set holds 1/virtual_stages of a stage's blocks).
+    const GptModel& m = trainer.model();
+    const std::string in_flight =
+        m.chunks() > 1 ? std::to_string(m.slots()) + " chunk-micro-batches in flight over " +
+                             std::to_string(m.chunks()) + " chunks"
+                       : std::to_string(m.slots()) + " in flight";
     const Trainer::Memory mem = trainer.memory();
     std::printf("memory per rank: params %.1f MiB, grads %.1f MiB, adam %.1f MiB, activations %.1f MiB (micro-batch "
-                "%d)%s\n",
+                "%d, %s)%s\n",
                 mem.params / mib, mem.grads / mib, mem.optimizer / mib, mem.activations / mib, cfg.train.micro_batch,
-                cfg.parallel.zero_stage == 3 && data_size > 1 ? " | ZeRO-3: params = shard + gather buffers" : "");
+                in_flight.c_str(),
+                cfg.parallel.zero_stage == 3 && data_size > 1 ? " | ZeRO-3: params, grads = shard + buffers" : "");
     std::printf("train: %lld steps x %d sequences (%d micro-batches) | data %s | MFU peak %.1f GFLOP/s%s\n",
                 static_cast<long long>(cfg.train.steps), cfg.train.global_batch, trainer.micro_batches(),
                 cfg.data.train.front().c_str(), peak / 1e9, cfg.log.peak_tflops > 0 ? "" : " (measured sgemm)");

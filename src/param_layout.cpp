@@ -17,11 +17,40 @@ std::string ParamTensor::name() const {
   return layer >= 0 ? "h." + std::to_string(layer) + "." + param_kind_name(kind) : param_kind_name(kind);
 }
 
+int ModelPartition::local_index(int layer) const {
+  for (int c = 0; c < chunks; ++c) {
+    const int first = chunk_first_layer(c);
+    if (layer >= first && layer < first + num_layers) return c * num_layers + layer - first;
+  }
+  return -1;
+}
+
+ModelPartition pipeline_partition(int layers, int stages, int stage, int chunks) {
+  STRATA_CHECK(stages >= 1 && stage >= 0 && stage < stages && chunks >= 1, internal, "pipeline stage ", stage,
+               " of ", stages, " with ", chunks, " chunks");
+  STRATA_CHECK(layers % (stages * chunks) == 0, config, "model.layers = ", layers, " does not split evenly over ",
+               stages, " pipeline stages x ", chunks, " virtual stages (parallel.pipeline x parallel.virtual_stages)");
+  ModelPartition part;
+  part.num_layers = layers / (stages * chunks);
+  part.first_layer = stage * part.num_layers;
+  part.chunks = chunks;
+  part.chunk_stride = stages * part.num_layers;
+  part.has_embedding = stage == 0;
+  part.has_head = stage == stages - 1;
+  return part;
+}
+
 ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(part) {
-  if (part_.num_layers < 0) part_.num_layers = s.layers - part_.first_layer;
-  STRATA_CHECK(part_.first_layer >= 0 && part_.first_layer + part_.num_layers <= s.layers, internal,
-               "partition layers [", part_.first_layer, ", ", part_.first_layer + part_.num_layers,
-               ") outside the model's ", s.layers, " layers");
+  if (part_.num_layers < 0) {
+    STRATA_CHECK(part_.chunks == 1, internal, "a partition of ", part_.chunks, " chunks needs its blocks per chunk");
+    part_.num_layers = s.layers - part_.first_layer;
+  }
+  STRATA_CHECK(part_.chunks >= 1 && (part_.chunks == 1 || part_.chunk_stride >= part_.num_layers), internal,
+               "partition of ", part_.chunks, " chunks of ", part_.num_layers, " blocks, ", part_.chunk_stride,
+               " blocks apart: chunks must not overlap");
+  const int end = part_.chunk_first_layer(part_.chunks - 1) + part_.num_layers;
+  STRATA_CHECK(part_.first_layer >= 0 && part_.num_layers >= 0 && end <= s.layers, internal, "partition layers [",
+               part_.first_layer, ", ", end, ") outside the model's ", s.layers, " layers");
   const int64_t c = s.hidden;
   const int tp = part_.tensor_size;
   STRATA_CHECK(tp >= 1 && part_.tensor_rank >= 0 && part_.tensor_rank < tp, internal, "tensor rank ",
@@ -30,14 +59,15 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
                " must divide the heads (", s.heads, ") and the padded vocabulary (", s.padded_vocab(), ")");
   vocab_slice_ = s.padded_vocab() / tp;
   using Split = ParamTensor::Split;
-  index_.assign(part_.num_layers + 1, {});
+  index_.assign(part_.local_layers() + 1, {});
   for (auto& row : index_) row.fill(-1);
   if (part_.has_embedding) {
     add(ParamKind::wte, -1, {s.padded_vocab(), c}, true, ParamInit::normal, Split::rows);
     add(ParamKind::wpe, -1, {s.seq_len, c}, false, ParamInit::normal);
   }
-  for (int l = part_.first_layer; l < part_.first_layer + part_.num_layers; ++l) {
-    adding_range_ = l - part_.first_layer + 1;
+  for (int local = 0; local < part_.local_layers(); ++local) {
+    const int l = part_.chunk_first_layer(local / part_.num_layers) + local % part_.num_layers;
+    adding_range_ = local + 1;
     add(ParamKind::ln1_w, l, {c}, false, ParamInit::ones);
     add(ParamKind::ln1_b, l, {c}, false, ParamInit::zeros);
     add(ParamKind::qkv_w, l, {3 * c, c}, true, ParamInit::normal, Split::rows, 3);
@@ -51,7 +81,7 @@ ParamLayout::ParamLayout(const GptShape& s, const ModelPartition& part) : part_(
     add(ParamKind::fc_proj_w, l, {c, 4 * c}, true, ParamInit::residual_normal, Split::cols);
     add(ParamKind::fc_proj_b, l, {c}, false, ParamInit::zeros);
   }
-  adding_range_ = part_.num_layers + 1;
+  adding_range_ = part_.local_layers() + 1;
   if (part_.has_head) {
     add(ParamKind::lnf_w, -1, {c}, false, ParamInit::ones);
     add(ParamKind::lnf_b, -1, {c}, false, ParamInit::zeros);
@@ -89,7 +119,7 @@ void ParamLayout::add(ParamKind kind, int layer, std::vector<int64_t> full_shape
   t.range = adding_range_;
   total_ += t.count;
   segments_.push_back({t.offset, t.count, decay});
-  const int row = layer < 0 ? 0 : layer - part_.first_layer + 1;
+  const int row = layer < 0 ? 0 : part_.local_index(layer) + 1;
   index_[row][static_cast<int>(kind)] = static_cast<int>(tensors_.size());
   tensors_.push_back(std::move(t));
 }
@@ -113,8 +143,10 @@ std::size_t ParamLayout::full_index(const ParamTensor& t, std::size_t i) const {
 }
 
 const ParamTensor& ParamLayout::get(ParamKind kind, int layer) const {
-  const int row = layer < 0 ? 0 : layer - part_.first_layer + 1;
-  const int idx = (row >= 0 && row < static_cast<int>(index_.size())) ? index_[row][static_cast<int>(kind)] : -1;
+  const int row = layer < 0 ? 0 : part_.local_index(layer) + 1;
+  // A block not held has local_index -1, i.e. row 0: the embedding/head row must not answer for it.
+  const bool held = layer < 0 || row > 0;
+  const int idx = held && row < static_cast<int>(index_.size()) ? index_[row][static_cast<int>(kind)] : -1;
   STRATA_CHECK(idx >= 0, internal, "parameter ", param_kind_name(kind), " of layer ", layer,
                " is not held by this partition");
   return tensors_[idx];
@@ -136,7 +168,8 @@ ParamLayout::Range ParamLayout::range(int index) const {
   STRATA_CHECK(index >= 0 && index < num_ranges(), internal, "parameter range ", index, " outside [0, ", num_ranges(), ")");
   if (index == 0) return embedding_range();
   if (index == num_ranges() - 1) return head_range();
-  return block_range(part_.first_layer + index - 1);
+  const int local = index - 1;
+  return block_range(part_.chunk_first_layer(local / part_.num_layers) + local % part_.num_layers);
 }
 
 ParamLayout::Range ParamLayout::head_range() const {

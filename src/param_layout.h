@@ -1,11 +1,11 @@
 // param_layout.h — where every parameter lives in a model partition's flat buffer.
 //
 // Parameters are grouped per layer, in this order: [embedding: wte (Vp,C), wpe (T,C)], then for each
-// block l: ln1_w (C), ln1_b (C), qkv_w (3C,C), qkv_b (3C), attn_proj_w (C,C), attn_proj_b (C),
+// block l held (in chunk order, see ModelPartition): ln1_w (C), ln1_b (C), qkv_w (3C,C), qkv_b (3C), attn_proj_w (C,C), attn_proj_b (C),
 // ln2_w (C), ln2_b (C), fc_w (4C,C), fc_b (4C), fc_proj_w (C,4C), fc_proj_b (C), then [head: lnf_w (C),
 // lnf_b (C)]. The output projection is tied to wte. A partition (a pipeline stage) holds a contiguous
-// range of blocks, plus the embedding if it is the first stage and the head if it is the last, so a
-// stage's parameters, gradients and optimizer state are each one contiguous buffer, and the fused
+// range of blocks per model chunk, plus the embedding if it is the first stage and the head if it is the
+// last, so a stage's parameters, gradients and optimizer state are each one contiguous buffer, and the fused
 // AdamW runs over it with one segment per tensor (weight decay on matrices only). A last stage without
 // the embedding holds its own copy of wte after lnf_b (in the head range), for the tied output
 // projection; the trainer keeps the two copies equal by summing their gradients over the embedding group.
@@ -67,15 +67,32 @@ struct ParamTensor {
   std::string name() const;      // "h.3.attn.c_attn.weight"-style name (HF GPT-2 naming)
 };
 
-// Which part of the model one rank holds. The default is the whole model.
+// Which part of the model one rank holds. The default is the whole model. A pipeline rank holds
+// `chunks` model chunks of num_layers blocks each: chunk c is blocks [chunk_first_layer(c),
+// chunk_first_layer(c) + num_layers) (one chunk: plain pipeline stages; more: the interleaved schedule's
+// virtual stages, chunk_stride = pipeline x num_layers apart). The embedding belongs to chunk 0, the head
+// to the last chunk. The flat buffer holds the embedding, the blocks chunk by chunk, then the head.
 struct ModelPartition {
   int first_layer = 0;
-  int num_layers = -1;  // -1: all layers
+  int num_layers = -1;  // blocks per chunk; -1: all layers (one chunk)
+  int chunks = 1;
+  int chunk_stride = 0;  // blocks from one chunk's first block to the next chunk's
   bool has_embedding = true;
   bool has_head = true;
   int tensor_rank = 0;  // this rank's slice of the tensor-parallel tensors (see the top of this file)
   int tensor_size = 1;  // must divide heads and the padded vocabulary
+
+  int chunk_first_layer(int chunk) const { return first_layer + chunk * chunk_stride; }
+  int local_layers() const { return chunks * num_layers; }
+  // Block `layer`'s position among this partition's blocks (chunk-major), -1 when not held.
+  int local_index(int layer) const;
 };
+
+// Pipeline stage `stage` of `stages` with `chunks` chunks per stage (the interleaved schedule's virtual
+// stages; 1 otherwise) of a `layers`-block model: chunk c is virtual stage c*stages + stage and holds
+// layers / (stages*chunks) blocks; the embedding is on stage 0, the head on stage stages - 1. Throws a
+// config error when the blocks do not split evenly. Tensor rank and size stay 0 and 1.
+ModelPartition pipeline_partition(int layers, int stages, int stage, int chunks = 1);
 
 class ParamLayout {
  public:
@@ -100,9 +117,10 @@ class ParamLayout {
   Range embedding_range() const;
   Range block_range(int layer) const;
   Range head_range() const;  // with a stage's wte copy when it has no embedding
-  // The same ranges by index: 0 the embedding, 1 + l local block l, num_layers + 1 the head (empty
-  // ranges included), the units in which ZeRO-3 gathers parameters (ParamTensor::range).
-  int num_ranges() const { return part_.num_layers + 2; }
+  // The same ranges by index: 0 the embedding, 1 + l local block l (ModelPartition::local_index: chunk
+  // by chunk), local_layers() + 1 the head (empty ranges included), the units in which ZeRO-3 gathers
+  // parameters (ParamTensor::range).
+  int num_ranges() const { return part_.local_layers() + 2; }
   Range range(int index) const;
 
  private:

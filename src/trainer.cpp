@@ -12,20 +12,15 @@
 namespace strata {
 namespace {
 
-// This rank's slice of the model: the whole model, or its pipeline stage's blocks (an even split) and
-// its tensor-parallel slice of them.
+// This rank's slice of the model: the whole model, or its pipeline stage's blocks (an even split, in
+// parallel.virtual_stages chunks) and its tensor-parallel slice of them.
 ModelPartition model_partition(const Config& cfg, const ParallelGroups* groups) {
   ModelPartition part;
   if (groups != nullptr) {
+    part = pipeline_partition(cfg.model.layers, groups->pipeline().size(), groups->pipeline().rank(),
+                              groups->pipeline().size() > 1 ? cfg.parallel.virtual_stages : 1);
     part.tensor_rank = groups->tensor().rank();
     part.tensor_size = groups->tensor().size();
-    const int stages = groups->pipeline().size(), stage = groups->pipeline().rank();
-    STRATA_CHECK(cfg.model.layers % stages == 0, config, "model.layers = ", cfg.model.layers,
-                 " does not split evenly over ", stages, " pipeline stages");
-    part.num_layers = cfg.model.layers / stages;
-    part.first_layer = stage * part.num_layers;
-    part.has_embedding = stage == 0;
-    part.has_head = stage == stages - 1;
   }
   return part;
 }
@@ -35,11 +30,17 @@ int micro_batches_of(const Config& cfg, const ParallelGroups* groups) {
   return cfg.train.global_batch / (cfg.train.micro_batch * data);
 }
 
-// Activation slots of this rank's stage: the peak in-flight micro-batches of its 1F1B list.
+// The training step's action list of this pipeline rank (1F1B, or interleaved with virtual stages).
+std::vector<PipeAction> train_schedule(const Config& cfg, const ParallelGroups& groups) {
+  return pipeline_train_schedule(groups.pipeline().size(), groups.pipeline().rank(), micro_batches_of(cfg, &groups),
+                                 cfg.parallel.virtual_stages);
+}
+
+// Activation slots of this rank: the peak number of chunk-micro-batches in flight in its training
+// schedule (so the model holds exactly what the schedule keeps in flight).
 int activation_slots(const Config& cfg, const ParallelGroups* groups) {
   if (groups == nullptr || groups->pipeline().size() == 1) return 1;
-  return pipeline_peak_in_flight(
-      pipeline_1f1b_schedule(groups->pipeline().size(), groups->pipeline().rank(), micro_batches_of(cfg, groups)));
+  return pipeline_peak_in_flight(train_schedule(cfg, *groups));
 }
 
 Communicator* tensor_group(const ParallelGroups* groups) {
@@ -81,9 +82,14 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
       std::vector<Zero3Range> ranges;
       for (int i = 0; i < layout.num_ranges(); ++i)
         ranges.push_back({layout.range(i).offset, layout.range(i).count, i == 0 ? 0 : i == layout.num_ranges() - 1 ? 2 : 1});
-      zero3_ = std::make_unique<Zero3Params>(be_, groups_->data(), dp_->partition(), std::move(ranges));
+      zero3_ = std::make_unique<Zero3Params>(be_, groups_->data(), dp_->partition(), ranges);
       model_.set_param_source({[this](int range, int next) { return zero3_->acquire(range, next); },
                                [this](int range) { zero3_->release(range); }});
+      grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
+      zero3_grads_ = std::make_unique<Zero3Grads>(be_, groups_->data(), dp_->partition(), std::move(ranges),
+                                                  grad_shard_.data());
+      model_.set_grad_sink({[this](int range) { return zero3_grads_->acquire(range); },
+                            [this](int range) { zero3_grads_->release(range); }});
     }
   }
   tensor_size_ = model_.layout().partition().tensor_size;
@@ -91,8 +97,8 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
   if (groups_ != nullptr && groups_->pipeline().size() > 1) {
     pipeline_size_ = groups_->pipeline().size();
     const int stage = groups_->pipeline().rank();
-    train_actions_ = pipeline_1f1b_schedule(pipeline_size_, stage, micro_batches_);
-    eval_actions_ = pipeline_forward_schedule(pipeline_size_, stage, micro_batches_);
+    train_actions_ = train_schedule(cfg_, *groups_);
+    eval_actions_ = pipeline_forward_schedule(pipeline_size_, stage, micro_batches_, cfg_.parallel.virtual_stages);
     pipe_ = std::make_unique<PipelineExecutor>(be_, model_, groups_->pipeline());
   }
   if (tensor_size_ > 1 || pipelined()) {
@@ -114,7 +120,7 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
     norm_kind_.assign(model_.layout().tensors().size(), NormKind::replicated);
   }
   norm_ = DeviceBuffer<float>(be_, std::max<std::size_t>(model_.layout().tensors().size(), 1));
-  if (sharded_grads()) grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
+  if (sharded_grads() && !zero3_grads_) grad_shard_ = DeviceBuffer<float>(be_, std::max<std::size_t>(state_size, 1));
   std::vector<float> host;
   init_parameters(host, model_.layout(), cfg_.shape(), cfg_.train.seed);
   if (zero3_)
@@ -129,6 +135,37 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
   const std::size_t bt = static_cast<std::size_t>(cfg_.train.micro_batch) * cfg_.model.seq_len;
   inputs_.resize(bt);
   targets_.resize(bt);
+  if (!cfg_.checkpoint.dir.empty() || !cfg_.checkpoint.load.empty()) {
+    ckpt_ = std::make_unique<Checkpointer>(cfg_, be_, model_.layout(), groups_);
+    resume_from_checkpoint();
+  }
+}
+
+void Trainer::resume_from_checkpoint() {
+  TrainPosition pos;
+  // ZeRO-3 keeps only this rank's parameter shard (laid out like the Adam state); the checkpointer knows.
+  if (!ckpt_->load_configured(zero3_ ? zero3_->shard() : model_.params(), adam_m_.data(), adam_v_.data(), &pos))
+    return;
+  if (zero3_) zero3_->invalidate();
+  const uint64_t g = static_cast<uint64_t>(cfg_.train.global_batch);
+  STRATA_CHECK(pos.loader_next_sample == static_cast<uint64_t>(pos.step) * g, config, "train.global_batch = ", g,
+               ": the checkpoint of step ", pos.step, " continues at sample ", pos.loader_next_sample,
+               ", which is not step * train.global_batch (resume with the global batch it was saved with)");
+  step_ = pos.step;
+  tokens_ = pos.tokens;
+  train_->seek(LoaderState{pos.loader_next_sample});
+}
+
+void Trainer::save_checkpoint_now() {
+  STRATA_CHECK(ckpt_ != nullptr, config, "checkpoint.dir: no checkpoint directory to save into");
+  const std::optional<LoaderState> loader = train_->state();
+  const uint64_t next = loader ? loader->next_sample : static_cast<uint64_t>(step_) * cfg_.train.global_batch;
+  ckpt_->save(zero3_ ? zero3_->shard() : model_.params(), adam_m_.data(), adam_v_.data(), TrainPosition{step_, tokens_, next},
+              cfg_.checkpoint.async);
+}
+
+void Trainer::wait_for_checkpoint() {
+  if (ckpt_) ckpt_->wait();
 }
 
 StepMetrics Trainer::step() {
@@ -142,11 +179,12 @@ StepMetrics Trainer::step() {
   const float dloss = static_cast<float>(1.0 / tokens_per_step);
   if (groups_) groups_->reset_stats();
   model_.zero_grads();
+  if (zero3_grads_) grad_shard_.zero();  // the micro-batches' reduced gradients add up here
   double loss_sum = 0.0;
-  // The last micro-batch's backward hands each finished layer's gradients to the data-parallel
-  // reduction, which then runs while the layers below are still in backward.
-  auto hook_last = [this](int m) {
-    if (!dp_) return;
+  // The last micro-batch's backward (of each model chunk) hands each finished layer's gradients to the
+  // data-parallel reduction, which then runs while the layers below are still in backward.
+  auto hook_last = [this](int /*chunk*/, int m) {
+    if (!dp_ || zero3_grads_) return;  // ZeRO-3: every backward hands its gradients to the sink
     if (m == micro_batches_ - 1)
       model_.set_grads_ready([this](const ParamLayout::Range& r) {
         dp_->reduce_async(model_.grads(), r.offset, r.count, sharded_grads() ? grad_shard_.data() : nullptr);
@@ -161,14 +199,14 @@ StepMetrics Trainer::step() {
   } else {
     for (int m = 0; m < micro_batches_; ++m) {
       read_micro_batch(*train_, step_, m, inputs_.data(), targets_.data());
-      hook_last(m);
+      hook_last(0, m);
       loss_sum += model_.forward_backward(inputs_.data(), targets_.data(), true, dloss);
     }
   }
   if (dp_) model_.set_grads_ready({});
   double comm_wait_s = 0.0;
   if (dp_) {
-    comm_wait_s = dp_->finish();
+    comm_wait_s = zero3_grads_ ? zero3_grads_->finish() : dp_->finish();
     groups_->data().all_reduce(std::span<double>(&loss_sum, 1));
   }
   if (pipelined()) {
@@ -203,6 +241,7 @@ StepMetrics Trainer::step() {
   hp.weight_decay = static_cast<float>(cfg_.optim.weight_decay);
   hp.grad_scale = (clip > 0 && grad_norm > clip) ? static_cast<float>(clip / grad_norm) : 1.0f;
   hp.step = step_ + 1;
+  if (ckpt_) ckpt_->wait_for_copy();  // an async checkpoint still copying the parameters and moments
   if (zero3_) zero3_->invalidate();  // gathered copies are stale once the shard is updated
   be_.adamw_update(zero3_ ? zero3_->shard() : model_.params(), sharded_grads() ? grad_shard_.data() : model_.grads(),
                    adam_m_.data(), adam_v_.data(), segments_, hp);
@@ -244,7 +283,7 @@ StepMetrics Trainer::step() {
   }
   if (dp_) {
     out.comm_bytes = groups_->data().stats().total_bytes();
-    out.comm_overlap = dp_->overlapped_fraction();
+    out.comm_overlap = zero3_grads_ ? zero3_grads_->overlapped_fraction() : dp_->overlapped_fraction();
   }
   return out;
 }
@@ -253,7 +292,7 @@ Trainer::Memory Trainer::memory() const {
   Memory m;
   const std::size_t f = sizeof(float);
   m.params = (zero3_ ? zero3_->shard_floats() + zero3_->buffer_floats() : model_.num_params()) * f;
-  m.grads = model_.num_params() * f + grad_shard_.bytes();
+  m.grads = (zero3_grads_ ? zero3_grads_->buffer_floats() : model_.num_params()) * f + grad_shard_.bytes();
   m.optimizer = optimizer_state_floats() * f;
   m.activations = model_.activation_bytes();
   return m;
@@ -341,7 +380,15 @@ void Trainer::run(MetricsLogger& logger) {
     const bool last = step_ == total;
     if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();
     if (step_ == 1 || step_ % cfg_.train.log_interval == 0 || last || m.val_loss) logger.log(m);
+    if (ckpt_ == nullptr || cfg_.checkpoint.dir.empty()) continue;
+    // Saves every checkpoint.interval steps and at the end; a pending async save commits when done.
+    const int64_t every = cfg_.checkpoint.interval;
+    if ((every > 0 && step_ % every == 0) || (last && ckpt_->last_saved_step() != step_))
+      save_checkpoint_now();
+    else
+      ckpt_->poll();
   }
+  wait_for_checkpoint();
 }
 
 }  // namespace strata

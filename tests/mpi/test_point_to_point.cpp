@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "kernels/error.h"
 #include "tests/mpi/mpi_test_util.h"
 
 namespace strata::test {
@@ -64,6 +65,37 @@ TEST(MpiPointToPoint, PipelineForwardBackward) {
       }
       if (s > 0) pipe.send(y, s - 1);
     }
+  });
+}
+
+// Tagged streams between the same two ranks never mix (the interleaved pipeline sends activations and
+// gradients both ways between two stages): each stage sends the next stage three tag-1 messages, then
+// three tag-0 messages; the next stage receives the tag-0 stream first. Each stream arrives in the order
+// sent, and an out-of-range tag is refused.
+TEST(MpiPointToPoint, TaggedStreamsDoNotMix) {
+  for_each_layout([](const ParallelGroups& g) {
+    Communicator& pipe = g.pipeline();
+    const int P = pipe.size(), s = pipe.rank();
+    const int next = (s + 1) % P, prev = (s + P - 1) % P;
+    for (int c : kCounts) {
+      std::vector<std::vector<float>> out(6, std::vector<float>(c)), in(6, std::vector<float>(c, -1.f));
+      std::vector<Request> sends;
+      for (int k = 0; k < 6; ++k) {
+        const int tag = k < 3 ? 1 : 0;
+        for (int i = 0; i < c; ++i) out[k][i] = static_cast<float>(s * 100000 + tag * 10000 + (k % 3) * 1000 + i);
+        sends.push_back(pipe.isend(out[k], next, tag));
+      }
+      for (int k = 0; k < 6; ++k) {
+        const int tag = k < 3 ? 0 : 1;
+        pipe.irecv(in[k], prev, tag).wait();
+        for (int i = 0; i < c; ++i)
+          ASSERT_EQ(in[k][i], static_cast<float>(prev * 100000 + tag * 10000 + (k % 3) * 1000 + i)) << "k=" << k;
+      }
+      for (Request& r : sends) r.wait();
+    }
+    std::vector<float> x(1);
+    EXPECT_THROW(pipe.send(x, next, Communicator::kMaxTag + 1), Error);
+    EXPECT_THROW(pipe.recv(x, prev, -1), Error);
   });
 }
 

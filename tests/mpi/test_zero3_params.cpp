@@ -2,12 +2,16 @@
 // is the full tensors (closed form: element i of the flat buffer is 0.5 i + 1), whatever the rows per
 // rank (tensors with fewer rows than ranks included); the named next range is prefetched (gathered
 // before it is asked for, not again when it is); a released range stays resident until its buffer is
-// reused; invalidate() makes the next acquire gather the changed shards; misuse throws.
+// reused; invalidate() makes the next acquire gather the changed shards; misuse throws. Gradients
+// (parallel/zero3_grads.h): every backward's range buffers are reduce-scattered and add up in the
+// shard (closed form: rank r writes (r + 1) * (m + 1) * element in micro-batch m).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "kernels/error.h"
+#include "parallel/zero3_grads.h"
 #include "parallel/zero3_params.h"
 #include "tests/mpi/mpi_test_util.h"
 
@@ -82,6 +86,46 @@ TEST(Zero3Params, AllBuffersOfAPoolInUseIsAnError) {
   z.release(1);
   EXPECT_EQ(z.acquire(2, -1)[7], 1.0f);
   z.release(2);
+}
+
+TEST(Zero3Grads, EveryBackwardIsReducedIntoTheShard) {
+  const ParallelGroups groups = make_mpi_groups(Topology(test::world_size(), test::world_rank(), 1, 1, "tp,dp,pp"));
+  Communicator& data = groups.data();
+  const std::vector<ShardTensor> tensors = {{0, 1, 3}, {3, 7, 1}, {10, 5, 4}, {30, 3, 2}};
+  const ZeroPartition partition(tensors, data.size());
+  auto be = make_cpu_backend();
+  std::vector<float> shard(std::max<std::size_t>(partition.owned(data.rank()), 1), 0.0f);
+  Zero3Grads z(*be, data, partition, {{0, 3, 0}, {3, 27, 1}, {30, 6, 1}, {0, 0, 1}}, shard.data());
+  const float d = static_cast<float>(data.size()), r = static_cast<float>(data.rank());
+  const int micro_batches = 3;
+  for (int m = 0; m < micro_batches; ++m) {
+    // The order of a backward: the head (range 2) with the embedding (range 0) held until the end.
+    for (int range : {2, 0, 1}) {
+      const std::size_t offset = range == 0 ? 0 : range == 1 ? 3 : 30, count = range == 0 ? 3 : range == 1 ? 27 : 6;
+      float* g = z.acquire(range);
+      for (std::size_t k = 0; k < count; ++k) {
+        ASSERT_EQ(g[k], 0.0f) << "gradient buffers start zeroed";
+        g[k] = (r + 1.0f) * static_cast<float>(m + 1) * static_cast<float>(offset + k);
+      }
+      if (range != 0) z.release(range);
+    }
+    z.release(0);
+  }
+  z.finish();
+  EXPECT_GE(z.overlapped_fraction(), 0.0);
+  EXPECT_LE(z.overlapped_fraction(), 1.0);
+  // Sum over ranks of (r + 1) is D(D + 1)/2, over micro-batches of (m + 1) is M(M + 1)/2.
+  const float scale = d * (d + 1.0f) / 2.0f * static_cast<float>(micro_batches * (micro_batches + 1) / 2);
+  for (const ShardPiece& p : partition.pieces(data.rank()))
+    for (std::size_t k = 0; k < p.count; ++k)
+      ASSERT_EQ(shard[p.state_offset + k], scale * static_cast<float>(p.offset + k)) << "element " << p.offset + k;
+  // Sent buffers as for the gathers (3, and 2 x 27), each with a receive buffer of this rank's rows of
+  // its pool's largest range.
+  const int me = data.rank();
+  const std::size_t mine0 = partition.state_before(me, 1), mine1 = partition.state_before(me, 3) - mine0,
+                    mine2 = partition.owned(me) - partition.state_before(me, 3);
+  EXPECT_EQ(z.buffer_floats(), 3u + mine0 + 2 * (27u + std::max(mine1, mine2)));
+  EXPECT_THROW(z.release(1), Error);
 }
 
 }  // namespace

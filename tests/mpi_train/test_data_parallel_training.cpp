@@ -21,15 +21,8 @@ using test::TrainRun;
 using test::train_steps;
 
 Config small_config(int zero_stage, const char* recompute = "none") {
-  Config c;
+  Config c = test::small_training_config(2);
   c.train.recompute = recompute;
-  c.model = {2, 32, 4, 16, 61};
-  c.train.micro_batch = 2;
-  c.train.global_batch = 8;
-  c.train.steps = 10;
-  c.train.eval_steps = 1;
-  c.optim.lr = 1e-3;
-  c.optim.warmup_steps = 2;
   c.parallel.zero_stage = zero_stage;
   return c;
 }

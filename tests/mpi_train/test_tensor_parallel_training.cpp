@@ -37,19 +37,10 @@ void PrintTo(const TpLayout& l, std::ostream* os) {
 }
 
 Config tp_config(const TpLayout& l) {
-  Config c;
-  c.model = {2, 32, 4, 16, 61};  // 4 heads: tensor 4 holds one head per rank
+  Config c = test::small_training_config(2);  // 4 heads: tensor 4 holds one head per rank
   c.parallel.tensor = l.tensor;  // the single-rank reference pads its vocabulary alike (no effect on results)
   c.parallel.zero_stage = l.zero_stage;
   c.train.recompute = l.recompute;
-  c.train.micro_batch = 2;
-  c.train.global_batch = 8;
-  c.train.steps = 10;
-  c.train.eval_steps = 1;
-  c.train.grad_clip = 1.0;
-  c.optim.lr = 1e-3;
-  c.optim.warmup_steps = 2;
-  c.optim.weight_decay = 0.1;
   return c;
 }
 

@@ -4,13 +4,15 @@
 // itself). Per-step losses within 1e-5 relative, gradient norms within 1e-4 relative, the validation
 // loss within 1e-5, and the final parameters (gathered from the shards through the model's parameter
 // source, then over the model group) within 1e-5 absolute; data replicas gather identical parameters.
-// Also: the memory a rank reports is its shard plus the gather buffers (less than the partition), and
-// a step gathers exactly the ranges the residency rules of parallel/zero3_params.h imply. A layout whose
+// Also: the memory a rank reports is its shards plus the gather and gradient buffers (less than the
+// partition), a step gathers exactly the ranges the residency rules of parallel/zero3_params.h imply,
+// and every micro-batch reduce-scatters its gradients (parallel/zero3_grads.h). A layout whose
 // size differs from the world size is skipped; the 8-rank suite (EightRanks in its name) is the only one
 // ctest runs on 8 ranks.
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <algorithm>
 #include <ostream>
 #include <string>
 
@@ -113,7 +115,17 @@ TEST(Zero3TrainingData4, MemoryAndGathersFollowTheResidencyRules) {
   EXPECT_EQ(mem.params, (partition.owned(rank) + buffers) * sizeof(float));
   EXPECT_LT(mem.params, layout.total() * sizeof(float)) << "ZeRO-3 must hold less than the whole model";
   EXPECT_EQ(mem.optimizer, 2 * partition.owned(rank) * sizeof(float));
-  EXPECT_EQ(mem.grads, (layout.total() + partition.owned(rank)) * sizeof(float));
+  // Gradients: the shard, a buffer per pool slot as for the parameters, and each slot's receive buffer
+  // of this rank's rows of the pool's largest range.
+  auto mine = [&](int i) {
+    const auto [t0, t1] = partition.tensors_of(layout.range(i).offset, layout.range(i).count);
+    return partition.state_before(rank, t1) - partition.state_before(rank, t0);
+  };
+  std::size_t block_mine = 0;
+  for (int i = 1; i <= layers; ++i) block_mine = std::max(block_mine, mine(i));
+  const std::size_t received = mine(0) + 2 * block_mine + mine(layers + 1);
+  EXPECT_EQ(mem.grads, (buffers + received + partition.owned(rank)) * sizeof(float));
+  EXPECT_LT(mem.grads, layout.total() * sizeof(float)) << "ZeRO-3 must not hold the whole gradient";
   EXPECT_TRUE(t.model().has_param_source());
 
   const uint64_t m = static_cast<uint64_t>(t.micro_batches()), l = static_cast<uint64_t>(layers);
@@ -123,8 +135,10 @@ TEST(Zero3TrainingData4, MemoryAndGathersFollowTheResidencyRules) {
   groups.data().reset_stats();
   t.step();
   EXPECT_EQ(t.parameter_gathers(), 2 * per_step);
-  // Every parameter is gathered at least once a step: at least the partition's bytes.
+  // Every parameter is gathered at least once a step: at least the partition's bytes; every micro-batch
+  // reduce-scatters the gradient of the whole partition.
   EXPECT_GE(groups.data().stats()[CommOp::all_gather].bytes, layout.total() * sizeof(float));
+  EXPECT_EQ(groups.data().stats()[CommOp::reduce_scatter].bytes, m * layout.total() * sizeof(float));
 }
 
 }  // namespace

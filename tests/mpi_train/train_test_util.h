@@ -12,7 +12,11 @@
 #include <string>
 #include <vector>
 
+#include <mpi.h>
+
 #include "parallel/groups.h"
+#include "parallel/mpi_communicator.h"
+#include "parallel/topology.h"
 #include "src/param_layout.h"
 #include "src/trainer.h"
 
@@ -34,6 +38,34 @@ class IndexedTokens final : public BatchSource {
  private:
   int t_;
 };
+
+// The small model and schedule the equivalence tests train: `layers` blocks of hidden 32, 4 heads,
+// sequence 16, vocabulary 61; micro-batch 2, global batch 8 (4 micro-batches on one data rank), 10 steps
+// of AdamW with warmup, weight decay and clipping, one evaluation batch.
+inline Config small_training_config(int layers) {
+  Config c;
+  c.model = {layers, 32, 4, 16, 61};
+  c.train.micro_batch = 2;
+  c.train.global_batch = 8;
+  c.train.steps = 10;
+  c.train.eval_steps = 1;
+  c.train.grad_clip = 1.0;
+  c.optim.lr = 1e-3;
+  c.optim.warmup_steps = 2;
+  c.optim.weight_decay = 0.1;
+  return c;
+}
+
+inline int world_size() {
+  int world = 1;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  return world;
+}
+inline int world_rank() {
+  int rank = 0;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  return rank;
+}
 
 struct TrainRun {
   std::vector<double> loss, grad_norm;  // per step
@@ -91,13 +123,11 @@ inline void expect_equal_to_data_replica0(const ParallelGroups& groups, const st
   EXPECT_EQ(replica0, params) << "data rank " << groups.data().rank() << " diverged from data replica 0";
 }
 
-// The partition model rank (stage, tensor_rank) of cfg's layout holds.
+// The partition model rank (stage, tensor_rank) of cfg's layout holds (its parallel.virtual_stages
+// chunks when the pipeline is interleaved).
 inline ModelPartition stage_partition(const Config& cfg, int stage, int tensor_rank) {
-  ModelPartition part;
-  part.num_layers = cfg.model.layers / cfg.parallel.pipeline;
-  part.first_layer = stage * part.num_layers;
-  part.has_embedding = stage == 0;
-  part.has_head = stage == cfg.parallel.pipeline - 1;
+  ModelPartition part = pipeline_partition(cfg.model.layers, cfg.parallel.pipeline, stage,
+                                           cfg.parallel.pipeline > 1 ? cfg.parallel.virtual_stages : 1);
   part.tensor_rank = tensor_rank;
   part.tensor_size = cfg.parallel.tensor;
   return part;
@@ -140,6 +170,36 @@ inline std::vector<float> reassemble(const Config& cfg, const ParallelGroups& gr
   }
   EXPECT_TRUE(std::all_of(set.begin(), set.end(), [](bool b) { return b; })) << "parameters held by no rank";
   return out;
+}
+
+// The pipeline-parallel equivalence: cfg's layout (tensor x pipeline x data over the world, 1F1B or
+// interleaved) trains like the single-rank run of the same model, which every rank computes itself
+// (without recompute); the last stage's tied wte copy equals the first stage's bit for bit, and data
+// replicas hold identical parameters. Returns this rank's run.
+inline TrainRun expect_pipeline_matches_single_rank(const Config& cfg) {
+  int world = 1, rank = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  Config ref_cfg = cfg;
+  ref_cfg.train.recompute = "none";
+  ref_cfg.parallel.pipeline = 1;
+  ref_cfg.parallel.virtual_stages = 1;
+  const TrainRun ref = train_steps(ref_cfg, nullptr);
+  const Topology topo(world, rank, cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.order);
+  const ParallelGroups groups = make_mpi_groups(topo);
+  const TrainRun par = train_steps(cfg, &groups);
+
+  if (groups.has_embedding() && cfg.parallel.pipeline > 1) {
+    const ParamLayout layout(cfg.shape(), stage_partition(cfg, topo.pp_rank(), topo.tp_rank()));
+    const ParamTensor& wte = layout.get(ParamKind::wte);
+    const std::vector<float> mine(par.params.begin() + wte.offset, par.params.begin() + wte.offset + wte.count);
+    std::vector<float> first = mine;
+    groups.embedding()->broadcast(first, 0);
+    EXPECT_TRUE(first == mine) << "rank " << rank << ": the tied wte copies of the first and last stage differ";
+  }
+  expect_matches_single_rank(par, reassemble(cfg, groups, par.params), ref);
+  if (topo.data_size() > 1) expect_equal_to_data_replica0(groups, par.params);
+  return par;
 }
 
 }  // namespace strata::test

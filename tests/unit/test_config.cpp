@@ -74,6 +74,22 @@ TEST(Config, EveryImpossibleLayoutIsRejectedWithItsRule) {
   check({"--parallel.tensor=2", "--model.heads=3", "--model.hidden=48"}, 2, "parallel.tensor");
   check({"--parallel.tensor=3"}, 4, "parallel.tensor");                      // 3 does not divide 4 ranks
   check({"--parallel.pipeline=3", "--model.layers=4"}, 3, "parallel.pipeline");  // layers % pipeline
+  // Interleaved pipeline: layers % (pipeline x virtual_stages), a pipeline to interleave over, and (Megatron's
+  // rule) micro-batches per step a multiple of the pipeline size; the defaults give 8 / 4 = 2 micro-batches.
+  check({"--parallel.pipeline=2", "--parallel.virtual_stages=2", "--model.layers=6"}, 2, "parallel.pipeline");
+  check({"--parallel.virtual_stages=2", "--model.layers=4"}, 1, "parallel.virtual_stages");
+  check({"--parallel.virtual_stages=0"}, 1, "parallel.virtual_stages");
+  check({"--parallel.pipeline=2", "--parallel.virtual_stages=2", "--model.layers=4", "--train.global_batch=12"}, 2,
+        "parallel.virtual_stages");  // 3 micro-batches over 2 stages
+  check({"--parallel.pipeline=2", "--parallel.virtual_stages=2", "--model.layers=4", "--train.global_batch=12"}, 2,
+        "multiple of parallel.pipeline = 2");
+  check({"--parallel.pipeline=2", "--parallel.virtual_stages=2", "--model.layers=4"}, 4,
+        "parallel.virtual_stages");  // data 2: 8 / (4 * 2) = 1 micro-batch
+  EXPECT_NO_THROW(validate_config(
+      load_config("", {"--parallel.pipeline=2", "--parallel.virtual_stages=2", "--model.layers=4"}), 2));
+  EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.pipeline=2", "--parallel.virtual_stages=3",
+                                                   "--model.layers=6", "--train.global_batch=16"}),
+                                  4));  // data 2: 16 / (4 * 2) = 2 micro-batches
   check({"--train.global_batch=10", "--train.micro_batch=4"}, 1, "train.global_batch");
   check({"--parallel.zero_stage=4"}, 1, "parallel.zero_stage");
   check({"--parallel.order=tp,dp"}, 1, "parallel.order");
@@ -91,7 +107,6 @@ TEST(Config, FeaturesOfLaterIssuesAreRefusedNotIgnored) {
     expect_config_error([&] { validate_config(load_config("", args), world); }, key);
   };
   check({"--parallel.sequence_parallel=true"}, 1, "not implemented");
-  check({"--parallel.pipeline=2", "--parallel.virtual_stages=2", "--model.layers=4"}, 2, "not implemented");
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.tensor=2"}), 2));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.pipeline=2"}), 2));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=3"}), 1));  // no data group to shard over
@@ -101,8 +116,21 @@ TEST(Config, FeaturesOfLaterIssuesAreRefusedNotIgnored) {
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=2"}), 2));
   EXPECT_NO_THROW(validate_config(load_config("", {"--parallel.zero_stage=1"}), 2));
   check({"--train.precision=bf16"}, 1, "train.precision");
-  check({"--checkpoint.dir=/tmp/ck"}, 1, "checkpoint");
   EXPECT_NO_THROW(validate_config(load_config("", {"--train.recompute=full"}), 1));
+}
+
+TEST(Config, CheckpointKeys) {
+  auto check = [](std::vector<std::string> args, const std::string& key) {
+    expect_config_error([&] { validate_config(load_config("", args), 1); }, key);
+  };
+  EXPECT_NO_THROW(validate_config(load_config("", {"--checkpoint.dir=/tmp/ck", "--checkpoint.interval=5",
+                                                   "--checkpoint.load=auto", "--checkpoint.async=true"}), 1));
+  EXPECT_NO_THROW(validate_config(load_config("", {"--checkpoint.load=/tmp/ck/step_00000005"}), 1));
+  check({"--checkpoint.load=auto"}, "checkpoint.load");
+  check({"--checkpoint.interval=10"}, "checkpoint.interval");
+  check({"--checkpoint.async=true"}, "checkpoint.async");
+  check({"--checkpoint.dir=/tmp/ck", "--checkpoint.keep=0"}, "checkpoint.keep");
+  check({"--checkpoint.dir=/tmp/ck", "--checkpoint.interval=-1"}, "checkpoint.interval");
 }
 
 TEST(LrSchedule, WarmupThenCosineToMin) {
