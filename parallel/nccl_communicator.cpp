@@ -222,25 +222,25 @@ Request NcclCommunicator::broadcast_impl(void* data, std::size_t n, DataType typ
   });
 }
 
-Request NcclCommunicator::send_impl(const void* data, std::size_t n, DataType type, int peer, bool blocking) {
-  if (!on_device(data, n)) return mpi_->send_impl(data, n, type, peer, blocking);
+Request NcclCommunicator::send_impl(const void* data, std::size_t n, DataType type, int peer, int tag, bool blocking) {
+  if (!on_device(data, n)) return mpi_->send_impl(data, n, type, peer, tag, blocking);
   auto staged = std::make_unique<StagedRequest>();
   staged->host.resize(n * data_type_size(type));
   STRATA_CUDA_CHECK(cudaMemcpyAsync(staged->host.data(), data, staged->host.size(), cudaMemcpyDeviceToHost,
                                     streams_.compute));
   STRATA_CUDA_CHECK(cudaStreamSynchronize(streams_.compute));
-  staged->mpi = mpi_->send_impl(staged->host.data(), n, type, peer, blocking);
+  staged->mpi = mpi_->send_impl(staged->host.data(), n, type, peer, tag, blocking);
   if (blocking) return Request();
   return Request(std::move(staged));
 }
 
-Request NcclCommunicator::recv_impl(void* data, std::size_t n, DataType type, int peer, bool blocking) {
-  if (!on_device(data, n)) return mpi_->recv_impl(data, n, type, peer, blocking);
+Request NcclCommunicator::recv_impl(void* data, std::size_t n, DataType type, int peer, int tag, bool blocking) {
+  if (!on_device(data, n)) return mpi_->recv_impl(data, n, type, peer, tag, blocking);
   auto staged = std::make_unique<StagedRequest>();
   staged->host.resize(n * data_type_size(type));
   staged->device_dst = data;
   staged->compute = streams_.compute;
-  staged->mpi = mpi_->recv_impl(staged->host.data(), n, type, peer, blocking);
+  staged->mpi = mpi_->recv_impl(staged->host.data(), n, type, peer, tag, blocking);
   if (blocking) {
     staged->wait();
     return Request();

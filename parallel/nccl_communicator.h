@@ -61,8 +61,8 @@ class NcclCommunicator final : public Communicator {
   Request all_gatherv_impl(const void* send, std::size_t send_count, void* recv, std::size_t recv_count,
                            std::span<const std::size_t> counts, DataType type, bool blocking) override;
   Request broadcast_impl(void* data, std::size_t n, DataType type, int root, bool blocking) override;
-  Request send_impl(const void* data, std::size_t n, DataType type, int peer, bool blocking) override;
-  Request recv_impl(void* data, std::size_t n, DataType type, int peer, bool blocking) override;
+  Request send_impl(const void* data, std::size_t n, DataType type, int peer, int tag, bool blocking) override;
+  Request recv_impl(void* data, std::size_t n, DataType type, int peer, int tag, bool blocking) override;
   void barrier_impl() override;
 
  private:
