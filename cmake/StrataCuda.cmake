@@ -21,7 +21,15 @@ if(STRATA_WITH_CUDA)
     set(CMAKE_CUDA_ARCHITECTURES "80;90")
   endif()
   enable_language(CUDA)
-  set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 knows no C++20 flag for nvcc; CUDA sources use C++17
+  # CUDA sources are C++20 like the rest (kernels/backend.h uses std::span). CMake 3.25 does not know
+  # nvcc's C++20 flag (nvcc >= 12 has it): teach it, so that CUDA_STANDARD 20 works.
+  if(NOT CMAKE_CUDA20_STANDARD_COMPILE_OPTION)
+    set(CMAKE_CUDA20_STANDARD_COMPILE_OPTION "-std=c++20")
+    set(CMAKE_CUDA20_EXTENSION_COMPILE_OPTION "-std=c++20")
+    list(APPEND CMAKE_CUDA_COMPILE_FEATURES cuda_std_20)
+    set(CMAKE_CUDA20_COMPILE_FEATURES cuda_std_20)
+  endif()
+  set(CMAKE_CUDA_STANDARD 20)
   set(CMAKE_CUDA_STANDARD_REQUIRED ON)
   add_library(strata_nccl INTERFACE)
   target_link_libraries(strata_nccl INTERFACE ${NCCL_LIBRARY})

@@ -1,6 +1,6 @@
 // backend.h — the compute backend interface: device memory, an in-order compute stream, and the ops
 // the GPT model is made of. The CPU backend (kernels/cpu) implements it with CBLAS + OpenMP; the CUDA
-// backend (kernels/cuda) will implement the same interface on a device stream.
+// backend (kernels/cuda) implements the same interface on a device stream.
 //
 // Rules every implementation follows:
 //  - All pointers passed to ops are device pointers from allocate(); the host never dereferences them.
@@ -149,6 +149,19 @@ class Backend {
 
 // The CPU backend (always built).
 std::unique_ptr<Backend> make_cpu_backend();
+
+// The CUDA backend on one GPU (kernels/cuda). allow_tf32 lets the fp32 GEMMs use TF32 tensor cores
+// (about 1e-3 relative error; off by default and in the tests).
+struct CudaOptions {
+  int device = 0;
+  bool allow_tf32 = false;
+};
+// Throws Error(config) when Strata was built without CUDA (cuda_backend_built() is false) or the
+// device is not usable.
+std::unique_ptr<Backend> make_cuda_backend(const CudaOptions& options = {});
+bool cuda_backend_built();
+// Visible CUDA devices; 0 without a GPU, without a driver, or in a build without CUDA (never throws).
+int cuda_device_count();
 
 // Owning device buffer of T (RAII over Backend::allocate/deallocate).
 template <typename T>

@@ -308,6 +308,12 @@ Request MpiCommunicator::recv_impl(void* data, std::size_t n, DataType type, int
 void MpiCommunicator::barrier_impl() { MPI_CHECK(MPI_Barrier(comm_)); }
 
 ParallelGroups make_mpi_groups(const Topology& topology, MPI_Comm world) {
+  return make_groups_over_mpi(topology, world, [](std::unique_ptr<MpiCommunicator> comm) {
+    return std::unique_ptr<Communicator>(std::move(comm));
+  });
+}
+
+ParallelGroups make_groups_over_mpi(const Topology& topology, MPI_Comm world, const MpiCommWrapper& wrap) {
   int world_size = 0, world_rank = 0;
   MPI_CHECK(MPI_Comm_size(world, &world_size));
   MPI_CHECK(MPI_Comm_rank(world, &world_rank));
@@ -335,8 +341,15 @@ ParallelGroups make_mpi_groups(const Topology& topology, MPI_Comm world) {
   STRATA_CHECK(static_cast<std::size_t>(model->size()) == topology.model_group().size() &&
                    (embedding ? static_cast<std::size_t>(embedding->size()) : 0) == topology.embedding_group().size(),
                internal, "MPI_Comm_split gave model / embedding groups that differ from the topology");
-  return ParallelGroups(topology, std::move(tensor), std::move(data), std::move(pipeline), std::move(model),
-                        std::move(embedding));
+  // Wrapped in one fixed order on every rank (a wrapper may be collective over each group, e.g. NCCL
+  // initialization); the embedding group, which middle stages lack, comes last.
+  std::unique_ptr<Communicator> w_tensor = wrap(std::move(tensor));
+  std::unique_ptr<Communicator> w_data = wrap(std::move(data));
+  std::unique_ptr<Communicator> w_pipeline = wrap(std::move(pipeline));
+  std::unique_ptr<Communicator> w_model = wrap(std::move(model));
+  std::unique_ptr<Communicator> w_embedding = embedding ? wrap(std::move(embedding)) : nullptr;
+  return ParallelGroups(topology, std::move(w_tensor), std::move(w_data), std::move(w_pipeline), std::move(w_model),
+                        std::move(w_embedding));
 }
 
 }  // namespace strata

@@ -14,6 +14,7 @@
 
 #include <mpi.h>
 
+#include <functional>
 #include <memory>
 
 #include "parallel/communicator.h"
@@ -63,5 +64,10 @@ class MpiCommunicator final : public Communicator {
 // the same order relative to other collectives on world). Checks that world's size and this
 // rank's rank in it match the topology (Error(internal) otherwise).
 ParallelGroups make_mpi_groups(const Topology& topology, MPI_Comm world = MPI_COMM_WORLD);
+
+// The same groups, each MPI communicator handed to `wrap`, which returns the communicator the groups
+// hold (make_nccl_groups wraps each in an NcclCommunicator built over it).
+using MpiCommWrapper = std::function<std::unique_ptr<Communicator>(std::unique_ptr<MpiCommunicator>)>;
+ParallelGroups make_groups_over_mpi(const Topology& topology, MPI_Comm world, const MpiCommWrapper& wrap);
 
 }  // namespace strata

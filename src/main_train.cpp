@@ -9,6 +9,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <span>
 #include <string>
@@ -22,6 +23,7 @@
 #include "src/batch_source.h"
 #include "src/benchmark.h"
 #include "src/config.h"
+#include "src/device_select.h"
 #include "src/dry_run.h"
 #include "src/launch_report.h"
 #include "src/sgemm_probe.h"
@@ -98,7 +100,12 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
 
   const int threads = threads_per_rank(mpi.local_size());
   omp_set_num_threads(threads);
-  auto backend = make_cpu_backend();
+  const char* env_backend = std::getenv("STRATA_BACKEND");
+  const char* env_tf32 = std::getenv("STRATA_CUDA_TF32");
+  BackendChoice choice = choose_backend(mpi.local_rank(), env_backend ? env_backend : "",
+                                        env_tf32 != nullptr && std::strcmp(env_tf32, "1") == 0);
+  auto backend = std::move(choice.backend);
+  if (root) std::printf("backend: %s\n", choice.reason.c_str());
   if (args.benchmark) {
     if (root) run_benchmark(cfg, *backend, threads);
     return 0;
@@ -108,7 +115,7 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
   const GptShape shape = cfg.shape();
   // The rank layout and its communicators (tensor, data, pipeline, embedding groups), built once.
   const Topology topology(mpi.size(), mpi.rank(), cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.order);
-  const ParallelGroups groups = make_mpi_groups(topology);
+  const ParallelGroups groups = make_groups_for(topology, *backend);  // NCCL on GPUs, MPI on CPUs
   const int data_rank = topology.dp_rank(), data_size = topology.data_size();
   auto train = make_train_source(cfg, data_rank, data_size);
   std::unique_ptr<BatchSource> valid;

@@ -76,9 +76,11 @@ struct TrainRun {
   std::vector<float> params;            // this rank's (local) parameters after the last step
 };
 
-// cfg.train.steps steps of a Trainer on IndexedTokens (vocabulary 61); groups null: one rank.
-inline TrainRun train_steps(const Config& cfg, const ParallelGroups* groups) {
-  auto be = make_cpu_backend();
+// cfg.train.steps steps of a Trainer on IndexedTokens (vocabulary 61); groups null: one rank. On
+// `backend` when given (the NCCL tests pass a CUDA backend), else on a fresh CPU backend.
+inline TrainRun train_steps(const Config& cfg, const ParallelGroups* groups, Backend* backend = nullptr) {
+  std::unique_ptr<Backend> own = backend ? nullptr : make_cpu_backend();
+  Backend* be = backend ? backend : own.get();
   Trainer t(cfg, *be, std::make_unique<IndexedTokens>(cfg.model.seq_len),
             std::make_unique<IndexedTokens>(cfg.model.seq_len), 1e12, groups);
   TrainRun r;

@@ -36,19 +36,35 @@ namespace strata::ktest {
 
 // ---- backends ----
 
-// One entry per backend the kernel tests run on. Add the CUDA backend here once kernels/cuda implements
-// Backend (guarded by its build option); every parameterized kernel test then runs on it unchanged.
+// One entry per backend the kernel tests run on: the CPU backend always, the CUDA backend in builds
+// with CUDA. Every parameterized kernel test body is written once and instantiated for each entry;
+// a backend that cannot run here (no GPU) makes its instantiations skip, with the reason printed
+// (ctest reports them as skipped, not passed). Acquire backends with KTEST_BACKEND_OR_SKIP.
 struct BackendFactory {
   std::string name;  // test-name fragment: [A-Za-z0-9_] only
   std::function<std::unique_ptr<Backend>()> make;
+  std::function<std::string()> unavailable;  // why this backend cannot run here; empty when it can
 };
 
 inline const std::vector<BackendFactory>& backend_factories() {
   static const std::vector<BackendFactory> list = {
-      {"cpu", [] { return make_cpu_backend(); }},
+      {"cpu", [] { return make_cpu_backend(); }, [] { return std::string(); }},
+#if defined(STRATA_WITH_CUDA)
+      {"cuda", [] { return make_cuda_backend(); },
+       [] {
+         return cuda_device_count() > 0 ? std::string()
+                                        : std::string("CUDA backend built, but no CUDA device is visible");
+       }},
+#endif
   };
   return list;
 }
+
+// `decl = factory.make()`, or skip the test (from SetUp or a test body) when the backend cannot run.
+#define KTEST_BACKEND_OR_SKIP(decl, factory)                                     \
+  if (const std::string ktest_why_ = (factory).unavailable(); !ktest_why_.empty()) \
+    GTEST_SKIP() << (factory).name << ": " << ktest_why_;                          \
+  decl = (factory).make()
 
 // How GoogleTest prints the parameter in a failure message.
 inline void PrintTo(const BackendFactory& f, std::ostream* os) { *os << f.name; }
@@ -63,7 +79,9 @@ struct Tolerance {
   double rtol;
 };
 
-// fp32 (the only dtype so far; bf16 entries go next to these with their own constants).
+// fp32 (the only dtype so far; bf16 entries go next to these with their own constants). The same
+// bounds hold for the CUDA backend: its fp32 GEMMs run in full fp32 (no TF32) and its reductions
+// accumulate in float in a different but fixed order.
 // - pointwise: one op on O(1) inputs through libm-quality tanhf/expf — a few ulp of 2^-23 ~ 1.2e-7.
 //   The atol covers results that cancel to ~0 (gelu(x) for x << 0, where 1 + tanh loses digits).
 // - reduction: dot products / row sums of up to ~1000 O(1) terms accumulated in float (blocked,

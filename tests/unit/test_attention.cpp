@@ -1,7 +1,10 @@
-// test_attention.cpp — the CPU flash-style causal attention (kernels/cpu/attention.cpp) against a plain
-// double-precision reference that materializes the full softmax: forward values and lse, backward
-// against the analytic reference and against central finite differences of the reference loss
-// L = sum(out * G), bounded peak memory at T = 2048, and bit-exact determinism across thread counts.
+// test_attention.cpp — flash-style causal attention against a plain double-precision reference that
+// materializes the full softmax. On every backend (CPU, and CUDA when built; skipped without a GPU),
+// through the Backend interface: forward values and lse, backward against the analytic reference,
+// sharp (online-rescaling) softmax rows, bit-identical repeated runs, and the CUDA results against the
+// CPU backend's. On the CPU kernel (kernels/cpu/attention.cpp) directly: backward against central
+// finite differences of the reference loss L = sum(out * G), bounded peak memory at T = 2048, and
+// bit-exact determinism across thread counts.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #if defined(__GLIBC__)
@@ -21,6 +25,8 @@
 #include <omp.h>
 #endif
 
+#include "kernel_test_util.h"
+#include "kernels/backend.h"
 #include "kernels/cpu/ops.h"
 
 namespace {
@@ -159,6 +165,21 @@ KernelResult run_kernel(const std::vector<float>& qkv, const std::vector<float>&
   return r;
 }
 
+// The same through the Backend interface (device buffers, the backend's stream).
+KernelResult run_backend(strata::Backend& be, const std::vector<float>& qkv, const std::vector<float>& dout,
+                         const Dims& d) {
+  using strata::ktest::download;
+  using strata::ktest::upload;
+  auto d_qkv = upload(be, qkv);
+  auto d_dout = upload(be, dout);
+  auto d_out = upload(be, std::vector<float>(d.out_size(), std::nanf("")));
+  auto d_lse = upload(be, std::vector<float>(d.lse_size(), std::nanf("")));
+  auto d_dqkv = upload(be, std::vector<float>(d.qkv_size(), std::nanf("")));
+  be.attention_forward(d_out.data(), d_lse.data(), d_qkv.data(), d.b, d.t, d.nh, d.hs);
+  be.attention_backward(d_dqkv.data(), d_dout.data(), d_out.data(), d_lse.data(), d_qkv.data(), d.b, d.t, d.nh, d.hs);
+  return {download(be, d_out), download(be, d_lse), download(be, d_dqkv)};
+}
+
 bool bit_identical(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
 }
@@ -187,38 +208,69 @@ const Dims kShapes[] = {
     {1, 200, 2, 64}, {2, 129, 1, 17}, {1, 1, 2, 64},  {1, 150, 1, 128}, {2, 70, 3, 7},
 };
 
-class AttentionShapes : public ::testing::TestWithParam<Dims> {};
+using strata::ktest::BackendFactory;
+
+class AttentionShapes : public ::testing::TestWithParam<std::tuple<BackendFactory, Dims>> {
+ protected:
+  void SetUp() override {
+    KTEST_BACKEND_OR_SKIP(be, std::get<0>(GetParam()));
+    d = std::get<1>(GetParam());
+  }
+  std::unique_ptr<strata::Backend> be;
+  Dims d{};
+};
 
 TEST_P(AttentionShapes, ForwardMatchesDoubleReference) {
-  const Dims d = GetParam();
   // Amplitude 2 gives scores of several units: peaked rows whose max moves between key tiles, which
   // exercises the online-softmax rescaling.
   const std::vector<float> qkv = random_floats(d.qkv_size(), 2.0f, 1234);
-  std::vector<float> out(d.out_size()), lse(d.lse_size());
-  strata::cpu::attention_forward(out.data(), lse.data(), qkv.data(), d.b, d.t, d.nh, d.hs);
+  const KernelResult r = run_backend(*be, qkv, random_floats(d.out_size(), 1.0f, 5), d);
   std::vector<double> ref_out, ref_lse;
   reference_forward(ref_out, ref_lse, to_double(qkv), d);
-  expect_close(out, ref_out, 1e-5, 1e-4, "out");
-  expect_close(lse, ref_lse, 1e-5, 1e-4, "lse");
+  expect_close(r.out, ref_out, 1e-5, 1e-4, "out");
+  expect_close(r.lse, ref_lse, 1e-5, 1e-4, "lse");
 }
 
 TEST_P(AttentionShapes, BackwardMatchesAnalyticReference) {
-  const Dims d = GetParam();
   const std::vector<float> qkv = random_floats(d.qkv_size(), 1.5f, 99);
   const std::vector<float> g = random_floats(d.out_size(), 1.0f, 7);
-  const KernelResult r = run_kernel(qkv, g, d);
+  const KernelResult r = run_backend(*be, qkv, g, d);
   const std::vector<double> ref = reference_backward(to_double(qkv), to_double(g), d);
   expect_close(r.dqkv, ref, 1e-5, 1e-4, "dqkv");
 }
 
-INSTANTIATE_TEST_SUITE_P(Cpu, AttentionShapes, ::testing::ValuesIn(kShapes),
-                         [](const ::testing::TestParamInfo<Dims>& p) { return dims_name(p.param); });
+// Every backend is deterministic run to run; a non-CPU backend also matches the CPU backend within the
+// fp32 tolerance (different tiles and summation orders, same math).
+TEST_P(AttentionShapes, RepeatableAndMatchesCpuBackend) {
+  const std::vector<float> qkv = random_floats(d.qkv_size(), 1.5f, 31);
+  const std::vector<float> g = random_floats(d.out_size(), 1.0f, 32);
+  const KernelResult first = run_backend(*be, qkv, g, d);
+  const KernelResult second = run_backend(*be, qkv, g, d);
+  EXPECT_TRUE(bit_identical(first.out, second.out));
+  EXPECT_TRUE(bit_identical(first.lse, second.lse));
+  EXPECT_TRUE(bit_identical(first.dqkv, second.dqkv));
+  if (be->kind() == strata::DeviceKind::cpu) return;
+  const KernelResult cpu = run_kernel(qkv, g, d);
+  expect_close(first.out, to_double(cpu.out), 1e-5, 1e-4, "out vs cpu");
+  expect_close(first.lse, to_double(cpu.lse), 1e-5, 1e-4, "lse vs cpu");
+  expect_close(first.dqkv, to_double(cpu.dqkv), 1e-5, 1e-4, "dqkv vs cpu");
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, AttentionShapes,
+                         ::testing::Combine(::testing::ValuesIn(strata::ktest::backend_factories()),
+                                            ::testing::ValuesIn(kShapes)),
+                         [](const ::testing::TestParamInfo<std::tuple<BackendFactory, Dims>>& p) {
+                           return std::get<0>(p.param).name + "_" + dims_name(std::get<1>(p.param));
+                         });
 
 // Scores that drift by tens of units along the keys: with a rising ramp every key tile raises the running
 // max (the accumulator is rescaled by factors near e^-10), with a falling one the first tile holds it and
 // later tiles contribute almost nothing. Both directions, forward and backward, on the HS = 64 path and
 // the generic one.
-TEST(AttentionSharpSoftmax, OnlineRescalingMatchesReference) {
+class AttentionSharpSoftmax : public ::testing::TestWithParam<BackendFactory> {};
+
+TEST_P(AttentionSharpSoftmax, OnlineRescalingMatchesReference) {
+  KTEST_BACKEND_OR_SKIP(const auto be, GetParam());
   for (const Dims d : {Dims{1, 300, 2, 64}, Dims{2, 140, 1, 5}}) {
     for (const float ramp : {0.02f, -0.02f}) {
       SCOPED_TRACE(dims_name(d) + (ramp > 0 ? " rising" : " falling"));
@@ -237,7 +289,7 @@ TEST(AttentionSharpSoftmax, OnlineRescalingMatchesReference) {
         }
       }
       const std::vector<float> g = random_floats(d.out_size(), 1.0f, 4322);
-      const KernelResult r = run_kernel(qkv, g, d);
+      const KernelResult r = run_backend(*be, qkv, g, d);
       std::vector<double> ref_out, ref_lse;
       reference_forward(ref_out, ref_lse, to_double(qkv), d);
       expect_close(r.out, ref_out, 1e-5, 1e-4, "out");
@@ -246,6 +298,9 @@ TEST(AttentionSharpSoftmax, OnlineRescalingMatchesReference) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, AttentionSharpSoftmax,
+                         ::testing::ValuesIn(strata::ktest::backend_factories()), strata::ktest::backend_name);
 
 // The kernel and the analytic reference both against central differences of the double reference loss.
 class AttentionGradCheck : public ::testing::TestWithParam<Dims> {};

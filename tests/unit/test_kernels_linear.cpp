@@ -76,7 +76,7 @@ MatmulGrads ref_matmul_backward(const std::vector<double>& inp, const std::vecto
 class KernelMatmul : public ::testing::TestWithParam<std::tuple<BackendFactory, MatmulShape>> {
  protected:
   void SetUp() override {
-    be = std::get<0>(GetParam()).make();
+    KTEST_BACKEND_OR_SKIP(be, std::get<0>(GetParam()));
     s = std::get<1>(GetParam());
     inp = random_vector(std::size_t(s.n) * s.c, 11);
     w = random_vector(std::size_t(s.oc) * s.c, 12);
@@ -160,7 +160,7 @@ class KernelMatmulDeterminism : public ::testing::TestWithParam<BackendFactory> 
 // dbias sums N rows per column: the result must not depend on how many threads share the columns.
 // OC = 1000 spans four 256-column blocks (the last partial), so two threads split them.
 TEST_P(KernelMatmulDeterminism, DbiasBitIdenticalForOneAndTwoThreads) {
-  const auto be = GetParam().make();
+  KTEST_BACKEND_OR_SKIP(const auto be, GetParam());
   const MatmulShape s{257, 16, 1000};
   const std::vector<float> inp = random_vector(std::size_t(s.n) * s.c, 31), w = random_vector(std::size_t(s.oc) * s.c, 32);
   const std::vector<float> g = random_vector(std::size_t(s.n) * s.oc, 33), dbias0 = random_vector(s.oc, 34);

@@ -90,7 +90,7 @@ std::vector<double> ref_dlogits(const std::vector<double>& logits, const std::ve
 class KernelCrossEntropy : public ::testing::TestWithParam<std::tuple<BackendFactory, CeShape, CeLogits>> {
  protected:
   void SetUp() override {
-    be = std::get<0>(GetParam()).make();
+    KTEST_BACKEND_OR_SKIP(be, std::get<0>(GetParam()));
     s = std::get<1>(GetParam());
     logits = ce_logits(s, std::get<2>(GetParam()), 121);
     targets = ce_targets(s, 122);
@@ -185,7 +185,7 @@ const std::size_t kSumSizes[] = {1, 7, 16384, 16385, 100000};
 class KernelReduce : public ::testing::TestWithParam<std::tuple<BackendFactory, std::size_t>> {
  protected:
   void SetUp() override {
-    be = std::get<0>(GetParam()).make();
+    KTEST_BACKEND_OR_SKIP(be, std::get<0>(GetParam()));
     n = std::get<1>(GetParam());
     // Offset from zero so that sum() does not cancel to ~0 and its relative accuracy matters. The first
     // and last elements are 4: dropping either (a head or partial-tail bug) moves either sum far past

@@ -39,7 +39,7 @@ double ref_gelu_grad(double x) {
 class KernelPointwise : public ::testing::TestWithParam<std::tuple<BackendFactory, std::size_t>> {
  protected:
   void SetUp() override {
-    be = std::get<0>(GetParam()).make();
+    KTEST_BACKEND_OR_SKIP(be, std::get<0>(GetParam()));
     n = std::get<1>(GetParam());
     // [-6, 6] reaches both saturated tails of tanh as well as the curved middle.
     x = random_vector(n, 71, -6.0f, 6.0f);
@@ -179,7 +179,7 @@ EmbedGrads ref_embedding_backward(const std::vector<int32_t>& tok, const std::ve
 class KernelEmbedding : public ::testing::TestWithParam<std::tuple<BackendFactory, EmbedShape>> {
  protected:
   void SetUp() override {
-    be = std::get<0>(GetParam()).make();
+    KTEST_BACKEND_OR_SKIP(be, std::get<0>(GetParam()));
     s = std::get<1>(GetParam());
     tok = embed_tokens(s, 81);
     wte = random_vector(std::size_t(s.vocab_count) * s.c, 82);
@@ -259,7 +259,7 @@ INSTANTIATE_TEST_SUITE_P(AllBackends, KernelEmbedding,
 class KernelEmbeddingSlice : public ::testing::TestWithParam<BackendFactory> {};
 
 TEST_P(KernelEmbeddingSlice, TokensOutsideTheSliceAreZeroRowsAndSkipped) {
-  const auto be = GetParam().make();
+  KTEST_BACKEND_OR_SKIP(const auto be, GetParam());
   const EmbedShape s{2, 3, 9, 30, 10, 5};
   const std::vector<int32_t> tok = {0, 9, 15, 29, 16, 3};  // just below, just past, and far from [10, 15)
   const std::vector<float> wte = random_vector(std::size_t(s.vocab_count) * s.c, 101);
@@ -283,7 +283,7 @@ TEST_P(KernelEmbeddingSlice, TokensOutsideTheSliceAreZeroRowsAndSkipped) {
 
 // dwte scatters repeated tokens and dwpe sums over the batch; C = 600 spans three 256-column blocks.
 TEST_P(KernelEmbeddingSlice, BackwardBitIdenticalForOneAndTwoThreads) {
-  const auto be = GetParam().make();
+  KTEST_BACKEND_OR_SKIP(const auto be, GetParam());
   const EmbedShape s{8, 32, 600, 40, 0, 40};
   const std::vector<int32_t> tok = random_ints(std::size_t(s.n()), 111, 0, s.vocab - 1);  // 256 positions, 40 ids
   const std::vector<float> g = random_vector(std::size_t(s.n()) * s.c, 112);

@@ -1,0 +1,28 @@
+// attention.cuh — causal multi-head self-attention on the device, flash-attention style (semantics and
+// layouts in kernels/backend.h and kernels/cpu/attention.cpp: qkv (B,T,3*NH*HS) = [q heads | k heads |
+// v heads], out (B,T,NH*HS), lse (B,NH,T), scale 1/sqrt(HS), query i attends keys 0..i).
+//
+// Rules:
+//  - No (T,T) matrix: one thread block per (query or key tile, head, batch) keeps its tiles of Q, K,
+//    V (and dO, accumulators) in shared memory, kTile x HS each, plus one kTile x kTile score tile.
+//  - Forward: online softmax over the key tiles 0..(diagonal) with running max m and sum l per row;
+//    the accumulator is rescaled by exp(m_old - m_new); lse = m + log(l) is kept for backward.
+//  - Backward, deterministic without atomics: D = rowsum(dO * O) first; then one kernel per key tile
+//    accumulates dK, dV over the query tiles at or below the diagonal, and one kernel per query tile
+//    accumulates dQ over the key tiles, both recomputing P = exp(S - lse) and dS = P (dP - D) tile by
+//    tile with the same code. dqkv is overwritten.
+//  - The tile is 32 when the shared memory of the largest kernel fits the device's opt-in limit
+//    (HS <= ~200 on sm_80), else 16; an HS too large even for 16 is refused with the limit.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include "kernels/cuda/device_allocator.cuh"
+
+namespace strata::cuda {
+
+void attention_forward(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs, cudaStream_t stream);
+void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv, int b,
+                        int t, int nh, int hs, DeviceAllocator& alloc, cudaStream_t stream);
+
+}  // namespace strata::cuda

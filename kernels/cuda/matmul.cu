@@ -1,0 +1,145 @@
+// matmul.cu — cuBLASLt GEMMs of the linear layer (see matmul.cuh).
+#include <algorithm>
+#include <memory>
+
+#include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/matmul.cuh"
+#include "kernels/cuda/reduce.cuh"
+
+namespace strata::cuda {
+namespace {
+
+constexpr std::size_t kWorkspaceBytes = 32u << 20;  // cuBLASLt's recommendation for Hopper
+
+// Largest power of two (at most 256) dividing the address: what cuBLASLt may assume about a pointer.
+std::uint32_t alignment_of(const void* p) {
+  const auto a = reinterpret_cast<std::uintptr_t>(p);
+  std::uint32_t align = 256;
+  while (align > 4 && a % align != 0) align /= 2;
+  return align;
+}
+
+// RAII wrappers so that an exception between create and destroy leaks nothing.
+struct Desc {
+  cublasLtMatmulDesc_t h = nullptr;
+  ~Desc() { if (h) cublasLtMatmulDescDestroy(h); }
+};
+struct Layout {
+  cublasLtMatrixLayout_t h = nullptr;
+  ~Layout() { if (h) cublasLtMatrixLayoutDestroy(h); }
+};
+struct Pref {
+  cublasLtMatmulPreference_t h = nullptr;
+  ~Pref() { if (h) cublasLtMatmulPreferenceDestroy(h); }
+};
+
+// out(rows, cols) row-major += bias(cols) per row: the fallback when no algorithm takes the epilogue.
+__global__ void add_bias_kernel(float* out, const float* bias, int rows, int cols) {
+  const std::size_t idx = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x;
+  if (idx < std::size_t(rows) * cols) out[idx] += bias[idx % cols];
+}
+
+}  // namespace
+
+Matmul::Matmul(cudaStream_t stream, bool allow_tf32, DeviceAllocator& alloc)
+    : stream_(stream), alloc_(alloc), compute_(allow_tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F) {
+  CUBLAS_CHECK(cublasLtCreate(&handle_));
+  workspace_bytes_ = kWorkspaceBytes;
+  workspace_ = alloc_.allocate(workspace_bytes_);
+}
+
+Matmul::~Matmul() {
+  alloc_.deallocate(workspace_);
+  if (handle_) cublasLtDestroy(handle_);
+}
+
+bool Matmul::try_gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda, const float* b,
+                      int ldb, float* d, int ldd, float beta, const float* bias) {
+  const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  Desc desc;
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.h, compute_, CUDA_R_32F));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
+  CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
+  if (bias != nullptr) {
+    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  }
+  // Stored shapes (before op): A is (trans_a ? k x m : m x k), B is (trans_b ? n x k : k x n).
+  Layout la, lb, ld;
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.h, CUDA_R_32F, trans_a ? k : m, trans_a ? m : k, lda));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.h, CUDA_R_32F, trans_b ? n : k, trans_b ? k : n, ldb));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.h, CUDA_R_32F, m, n, ldd));
+
+  const std::uint32_t align_a = alignment_of(a), align_b = alignment_of(b), align_d = alignment_of(d);
+  const int align_key = static_cast<int>(align_a | (align_b << 9) | (align_d << 18));
+  const Key key{trans_a, trans_b, m, n, k, lda, ldb, ldd, beta != 0.0f, bias != nullptr, align_key};
+  auto it = plans_.find(key);
+  if (it == plans_.end()) {
+    Pref pref;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref.h));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                      &workspace_bytes_, sizeof(workspace_bytes_)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
+                                                      sizeof(align_a)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
+                                                      sizeof(align_b)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_d,
+                                                      sizeof(align_d)));
+    CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(pref.h, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d,
+                                                      sizeof(align_d)));
+    cublasLtMatmulHeuristicResult_t result{};
+    int found = 0;
+    const cublasStatus_t rc =
+        cublasLtMatmulAlgoGetHeuristic(handle_, desc.h, la.h, lb.h, ld.h, ld.h, pref.h, 1, &result, &found);
+    Plan plan;
+    plan.found = rc == CUBLAS_STATUS_SUCCESS && found > 0 && result.state == CUBLAS_STATUS_SUCCESS;
+    if (plan.found) plan.algo = result.algo;
+    it = plans_.emplace(key, plan).first;
+  }
+  if (!it->second.found) return false;
+  const float alpha = 1.0f;
+  CUBLAS_CHECK(cublasLtMatmul(handle_, desc.h, &alpha, a, la.h, b, lb.h, &beta, d, ld.h, d, ld.h, &it->second.algo,
+                              workspace_, workspace_bytes_, stream_));
+  return true;
+}
+
+void Matmul::gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
+                  float* d, int ldd, float beta, const float* bias) {
+  if (try_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, bias)) return;
+  // No algorithm takes the bias epilogue for this shape/alignment: plain GEMM, then the bias.
+  STRATA_CHECK(bias != nullptr && try_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, nullptr),
+               internal, "cuBLASLt found no algorithm for the GEMM m=", m, " n=", n, " k=", k, " (trans_a ", trans_a,
+               ", trans_b ", trans_b, ", lda ", lda, ", ldb ", ldb, ", ldd ", ldd, ")");
+  STRATA_CHECK(ldd == m, internal, "cuda matmul: bias fallback needs a packed output");
+  add_bias_kernel<<<blocks_for(std::size_t(m) * n, 256), 256, 0, stream_>>>(d, bias, n, m);
+  CUDA_CHECK_LAUNCH();
+}
+
+void Matmul::forward(float* out, const float* inp, const float* w, const float* bias, int n, int c, int oc) {
+  if (n <= 0 || oc <= 0) return;
+  if (c <= 0) {  // empty reduction: out = bias (or 0)
+    CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(float) * std::size_t(n) * oc, stream_));
+    if (bias != nullptr) {
+      add_bias_kernel<<<blocks_for(std::size_t(n) * oc, 256), 256, 0, stream_>>>(out, bias, n, oc);
+      CUDA_CHECK_LAUNCH();
+    }
+    return;
+  }
+  gemm(true, false, oc, n, c, w, c, inp, c, out, oc, 0.0f, bias);
+}
+
+void Matmul::backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w,
+                      int n, int c, int oc) {
+  if (n <= 0 || c <= 0) return;
+  if (oc <= 0) {
+    if (dinp != nullptr) CUDA_CHECK(cudaMemsetAsync(dinp, 0, sizeof(float) * std::size_t(n) * c, stream_));
+    return;
+  }
+  if (dinp != nullptr) gemm(false, false, c, n, oc, w, c, dout, oc, dinp, c, 0.0f, nullptr);
+  gemm(false, true, c, oc, n, inp, c, dout, oc, dw, c, 1.0f, nullptr);
+  if (dbias != nullptr) column_sum_accumulate(dbias, MatrixTerm{dout, oc}, n, oc, alloc_, stream_);
+}
+
+}  // namespace strata::cuda
