@@ -58,7 +58,8 @@ MemoryBreakdown rank_memory(const GptShape& s, const PlanLayout& l, const Hardwa
       m.master = bf16 ? 4 * owned : 0, m.adam = 8 * owned;
       break;
     default:
-      m.weights = e * (owned + gather), m.grads = 4 * params + 4 * owned, m.master = bf16 ? 4 * owned : 0;
+      m.weights = e * (owned + gather), m.master = bf16 ? 4 * owned : 0;
+      m.grads = 4 * (gather + gather / std::max(l.data, 1) + owned);
       m.adam = 8 * owned;
       break;
   }

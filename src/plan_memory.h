@@ -11,8 +11,10 @@
 //   stage 2: as stage 1, gradients 4N + 4S: the model still accumulates full local gradients during the
 //            backward and the reduce-scatter leaves the reduced shard in a separate buffer
 //            (parallel/data_parallel.h), so stage 2 saves traffic here, not memory
-//   stage 3: weights e*(S + G) with G the gather buffers (parallel/zero3_params.h), gradients 4N + 4S
-//            (full local gradients again), master 4S, Adam 8S
+//   stage 3: weights e*(S + G) with G the gather buffers (parallel/zero3_params.h), gradients
+//            4(G + G/D + S): per-range gradient buffers pooled like the gather buffers, their
+//            reduce-scatter receive buffers (this rank's rows, about 1/D) and the shard
+//            (parallel/zero3_grads.h); master 4S, Adam 8S
 // Activations per block and micro-batch (b sequences of s tokens, hidden C, T tensor ranks, element e),
 // from what GptModel keeps (src/gpt_model.h): the block input, ln1 and ln2 outputs and the residual
 // after attention (4 elements per token, replicated over the tensor group, or split by T with sequence

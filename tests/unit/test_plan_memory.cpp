@@ -36,9 +36,10 @@ TEST(PlanMemory, ZeroStagesAsImplemented) {
   EXPECT_EQ(m.adam, 1000);
   m = mem(2, "bf16");  // full local gradients plus the reduced shard (parallel/data_parallel.h)
   EXPECT_EQ(m.grads, 4500);
-  m = mem(3, "bf16");  // shard plus gather buffers (parallel/zero3_params.h); full local gradients + shard
+  m = mem(3, "bf16");  // shard plus gather buffers (parallel/zero3_params.h); gradient buffers pooled alike,
+                       // their receive buffers (1/8 of them) and the shard (parallel/zero3_grads.h)
   EXPECT_EQ(m.weights, 2 * (125 + 100));
-  EXPECT_EQ(m.grads, 4500);
+  EXPECT_DOUBLE_EQ(m.grads, 4 * (100 + 100.0 / 8 + 125));
   m = mem(1, "fp32");  // fp32 parameters are the master weights
   EXPECT_EQ(m.weights, 4000);
   EXPECT_EQ(m.master, 0);
