@@ -71,12 +71,7 @@ TEST_P(SequenceParallelTraining, MatchesSingleRank) {
   const int size = l.tensor * l.pipeline * l.data;
   if (world != size) GTEST_SKIP() << "needs " << size << " ranks, have " << world;
   const Config cfg = sp_config(l);
-  Config ref_cfg = cfg;
-  ref_cfg.train.recompute = "none";
-  ref_cfg.parallel.pipeline = 1;
-  ref_cfg.parallel.virtual_stages = 1;
-  ref_cfg.parallel.sequence_parallel = false;
-  const TrainRun ref = train_steps(ref_cfg, nullptr);
+  const TrainRun ref = test::single_rank_reference(cfg);
   const Topology topo(world, rank, l.tensor, l.pipeline, "tp,dp,pp");
   const ParallelGroups groups = make_mpi_groups(topo);
   const TrainRun par = train_steps(cfg, &groups);

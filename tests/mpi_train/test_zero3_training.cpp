@@ -61,11 +61,7 @@ void expect_zero3_matches_single_rank(const Zero3Layout& l) {
   const int size = l.tensor * l.pipeline * l.data;
   if (world != size) GTEST_SKIP() << "needs " << size << " ranks, have " << world;
   const Config cfg = zero3_config(l);
-  Config ref_cfg = cfg;
-  ref_cfg.train.recompute = "none";
-  ref_cfg.parallel.pipeline = 1;
-  ref_cfg.parallel.zero_stage = 0;
-  const TrainRun ref = train_steps(ref_cfg, nullptr);
+  const TrainRun ref = test::single_rank_reference(cfg);
   const Topology topo(world, rank, l.tensor, l.pipeline, "tp,dp,pp");
   const ParallelGroups groups = make_mpi_groups(topo);
   const TrainRun par = train_steps(cfg, &groups);

@@ -172,6 +172,18 @@ inline std::vector<float> reassemble(const Config& cfg, const ParallelGroups& gr
   return out;
 }
 
+// The single-rank reference of a parallel configuration: the same model, data, seed and schedule on one
+// rank, without recompute (which must not change results) and without the layout-only keys.
+inline TrainRun single_rank_reference(const Config& cfg) {
+  Config ref = cfg;
+  ref.train.recompute = "none";
+  ref.parallel.pipeline = 1;
+  ref.parallel.virtual_stages = 1;
+  ref.parallel.sequence_parallel = false;
+  ref.parallel.zero_stage = 0;
+  return train_steps(ref, nullptr);
+}
+
 // The pipeline-parallel equivalence: cfg's layout (tensor x pipeline x data over the world, 1F1B or
 // interleaved) trains like the single-rank run of the same model, which every rank computes itself
 // (without recompute); the last stage's tied wte copy equals the first stage's bit for bit, and data
@@ -180,11 +192,7 @@ inline TrainRun expect_pipeline_matches_single_rank(const Config& cfg) {
   int world = 1, rank = 0;
   MPI_Comm_size(MPI_COMM_WORLD, &world);
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  Config ref_cfg = cfg;
-  ref_cfg.train.recompute = "none";
-  ref_cfg.parallel.pipeline = 1;
-  ref_cfg.parallel.virtual_stages = 1;
-  const TrainRun ref = train_steps(ref_cfg, nullptr);
+  const TrainRun ref = single_rank_reference(cfg);
   const Topology topo(world, rank, cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.order);
   const ParallelGroups groups = make_mpi_groups(topo);
   const TrainRun par = train_steps(cfg, &groups);
