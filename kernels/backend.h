@@ -21,6 +21,8 @@
 #include <span>
 #include <string>
 
+#include "kernels/bf16.h"
+
 namespace strata {
 
 enum class DeviceKind { cpu, cuda };
@@ -75,6 +77,20 @@ class Backend {
   // dbias(OC) += column sums of dout (dbias may be null).
   virtual void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout,
                                const float* inp, const float* w, int n, int c, int oc) = 0;
+
+  // ---- bf16 GEMMs (train.precision=bf16; kernels/bf16.h) ----
+  // dst(n) = bf16 of src(n), rounded to nearest even (math::float_to_bf16): the model's working copy of
+  // its fp32 master weights.
+  virtual void to_bf16(bf16* dst, const float* src, std::size_t n) = 0;
+  // matmul_forward / matmul_backward with bf16 GEMM operands, as tensor cores compute: the weight is
+  // read in bf16, the fp32 activations and output gradients are rounded to bf16 where they enter a GEMM
+  // (in scratch; the callers' buffers stay fp32), products are exact and accumulate in fp32, results
+  // (out, dinp, dw) are fp32 and dw accumulates in fp32. The bias is fp32 and dbias sums the fp32 dout.
+  // The CPU backend emulates this (rounds into scratch, then sgemm); CUDA runs cuBLASLt on bf16 inputs.
+  virtual void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c,
+                                   int oc) = 0;
+  virtual void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                                    const bf16* w, int n, int c, int oc) = 0;
 
   // ---- embedding ----
   // out(N,C) = wte[tokens[i]] (rows of tokens outside [vocab_start, vocab_start+vocab_count) are zero)

@@ -19,7 +19,9 @@ void run_benchmark(const Config& cfg, Backend& backend, int threads) {
   const std::vector<Shape> shapes = {{bt, 4 * c, c, "mlp up"}, {bt, c, c, "attn proj"},
                                      {bt, std::min(shape.padded_vocab(), 8192), c, "logits"}, {2048, 2048, 2048, "square"}};
   double sgemm = 0.0;
-  std::printf("benchmark: %s, %d threads per rank\n", backend.name().c_str(), threads);
+  std::printf("benchmark: %s, %d threads per rank, precision %s%s\n", backend.name().c_str(), threads,
+              cfg.train.precision.c_str(),
+              cfg.train.precision == "bf16" && backend.kind() == DeviceKind::cpu ? " (bf16 GEMMs emulated in fp32)" : "");
   for (const Shape& s : shapes) {
     const double g = measure_sgemm_gflops(s.m, s.n, s.k, 0.5);
     std::printf("  sgemm %-10s %5d x %5d x %5d : %8.1f GFLOP/s\n", s.what, s.m, s.n, s.k, g);

@@ -18,8 +18,16 @@ Recompute parse_recompute(const std::string& name) {
   STRATA_THROW(config, "config key train.recompute: must be none, selective or full, found '", name, "'");
 }
 
+Precision parse_precision(const std::string& name) {
+  if (name == "fp32") return Precision::fp32;
+  if (name == "bf16") return Precision::bf16;
+  STRATA_THROW(config, "config key train.precision: must be fp32 or bf16, found '", name, "'");
+}
+
+const char* precision_name(Precision precision) { return precision == Precision::bf16 ? "bf16" : "fp32"; }
+
 GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
-                   Recompute recompute, Communicator* tensor, int slots, bool sequence_parallel)
+                   Recompute recompute, Communicator* tensor, int slots, bool sequence_parallel, Precision precision)
     : be_(backend),
       tensor_(tensor),
       tp_rank_(partition.tensor_rank),
@@ -30,6 +38,7 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
       shape_(shape),
       layout_(shape, partition),
       b_(micro_batch),
+      precision_(precision),
       recompute_(recompute) {
   STRATA_CHECK(tp_size_ == 1 || (tensor_ != nullptr && tensor_->size() == tp_size_ && tensor_->rank() == tp_rank_),
                internal, "tensor-parallel model of size ", tp_size_, " (rank ", tp_rank_,
@@ -43,11 +52,14 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   params_ = DeviceBuffer<float>(be_, layout_.total());
   grads_ = DeviceBuffer<float>(be_, layout_.total());
   grads_.zero();
+  if (precision_ == Precision::bf16) params16_ = DeviceBuffer<bf16>(be_, layout_.total());
   for (int i = 0; i < layout_.num_ranges(); ++i) {
     range_offset_.push_back(layout_.range(i).offset);
     range_params_.push_back(params_.data() + range_offset_.back());
+    range_params16_.push_back(params16_.data() ? params16_.data() + range_offset_.back() : nullptr);
     range_grads_.push_back(grads_.data() + range_offset_.back());
   }
+  range_gathered16_.resize(layout_.num_ranges());
   STRATA_CHECK(slots >= 1, internal, "a model needs at least one activation slot, got ", slots);
   targets_ = DeviceBuffer<int32_t>(be_, bt);
   const int nl = layout_.partition().num_layers;
@@ -173,6 +185,11 @@ void GptModel::set_parameters(const std::vector<float>& host) {
   STRATA_CHECK(host.size() == layout_.total(), internal, "set_parameters: expected ", layout_.total(),
                " floats, got ", host.size());
   be_.copy_to_device(params_.data(), host.data(), params_.bytes());
+  refresh_working_weights();
+}
+
+void GptModel::refresh_working_weights() {
+  if (params16_.data() != nullptr) be_.to_bf16(params16_.data(), params_.data(), params_.size());
 }
 
 std::vector<float> GptModel::get_parameters() const {
@@ -201,7 +218,9 @@ void GptModel::set_param_source(ParamSource source) {
   STRATA_CHECK(source.acquire && source.release, internal, "set_param_source: acquire and release are both needed");
   source_ = std::move(source);
   params_ = DeviceBuffer<float>();
+  params16_ = DeviceBuffer<bf16>();
   std::fill(range_params_.begin(), range_params_.end(), nullptr);
+  std::fill(range_params16_.begin(), range_params16_.end(), nullptr);
 }
 
 void GptModel::set_grad_sink(GradSink sink) {
@@ -225,11 +244,19 @@ void GptModel::done_grads(int range) {
 void GptModel::use_params(int range, int next) {
   if (!has_param_source() || layout_.range(range).count == 0) return;
   range_params_[range] = source_.acquire(range, next >= 0 && layout_.range(next).count > 0 ? next : -1);
+  if (precision_ == Precision::bf16) {
+    const std::size_t n = layout_.range(range).count;
+    range_gathered16_[range] = DeviceBuffer<bf16>(be_, n);
+    be_.to_bf16(range_gathered16_[range].data(), range_params_[range], n);
+    range_params16_[range] = range_gathered16_[range].data();
+  }
 }
 
 void GptModel::done_params(int range) {
   if (!has_param_source() || layout_.range(range).count == 0) return;
   range_params_[range] = nullptr;
+  range_params16_[range] = nullptr;
+  range_gathered16_[range].reset();  // the caching allocator keeps the block for the next range
   source_.release(range);
 }
 
@@ -322,6 +349,22 @@ void GptModel::backward_stage(int chunk, int slot) {
   }
 }
 
+void GptModel::linear_forward(float* out, const float* inp, ParamKind w, int layer, const float* bias, int n, int c,
+                              int oc) {
+  if (precision_ == Precision::bf16)
+    be_.matmul_forward_bf16(out, inp, w16(w, layer), bias, n, c, oc);
+  else
+    be_.matmul_forward(out, inp, p(w, layer), bias, n, c, oc);
+}
+
+void GptModel::linear_backward(float* dinp, float* dbias, const float* dout, const float* inp, ParamKind w, int layer,
+                               int n, int c, int oc) {
+  if (precision_ == Precision::bf16)
+    be_.matmul_backward_bf16(dinp, g(w, layer), dbias, dout, inp, w16(w, layer), n, c, oc);
+  else
+    be_.matmul_backward(dinp, g(w, layer), dbias, dout, inp, p(w, layer), n, c, oc);
+}
+
 void GptModel::embed_forward(int slot) {
   const int bt = b_ * shape_.seq_len;
   // Vocab-parallel: rows of tokens outside this rank's slice are zero; wpe is added on rank 0 only, so the
@@ -342,21 +385,21 @@ void GptModel::block_forward(int slot, int l, int local, const float* x_in, floa
   const bool add_bias = tp_rank_ == 0;
   be_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), x_in, p(ParamKind::ln1_w, l),
                         p(ParamKind::ln1_b, l), r, c, kLayerNormEps);
-  be_.matmul_forward(a.qkv.data(), gather(a.ln1.data()), p(ParamKind::qkv_w, l), p(ParamKind::qkv_b, l), bt, c, 3 * cl);
+  linear_forward(a.qkv.data(), gather(a.ln1.data()), ParamKind::qkv_w, l, p(ParamKind::qkv_b, l), bt, c, 3 * cl);
   be_.attention_forward(atty(slot, local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, heads_local_,
                         shape_.head_size());
   // x_mid = x_in + attn_proj(atty): the projection's summed output lands in x_mid, then the residual is
   // added in place.
-  be_.matmul_forward(row_parallel_out(a.x_mid.data()), atty(slot, local), p(ParamKind::attn_proj_w, l),
-                     add_bias ? p(ParamKind::attn_proj_b, l) : nullptr, bt, cl, c);
+  linear_forward(row_parallel_out(a.x_mid.data()), atty(slot, local), ParamKind::attn_proj_w, l,
+                 add_bias ? p(ParamKind::attn_proj_b, l) : nullptr, bt, cl, c);
   finish_row_parallel(a.x_mid.data());
   be_.add(a.x_mid.data(), a.x_mid.data(), x_in, rc);
   be_.layernorm_forward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x_mid.data(), p(ParamKind::ln2_w, l),
                         p(ParamKind::ln2_b, l), r, c, kLayerNormEps);
-  be_.matmul_forward(a.fch.data(), gather(a.ln2.data()), p(ParamKind::fc_w, l), p(ParamKind::fc_b, l), bt, c, 4 * cl);
+  linear_forward(a.fch.data(), gather(a.ln2.data()), ParamKind::fc_w, l, p(ParamKind::fc_b, l), bt, c, 4 * cl);
   be_.gelu_forward(a.fch_gelu.data(), a.fch.data(), static_cast<std::size_t>(bt) * 4 * cl);
-  be_.matmul_forward(row_parallel_out(x_out), a.fch_gelu.data(), p(ParamKind::fc_proj_w, l),
-                     add_bias ? p(ParamKind::fc_proj_b, l) : nullptr, bt, 4 * cl, c);
+  linear_forward(row_parallel_out(x_out), a.fch_gelu.data(), ParamKind::fc_proj_w, l,
+                 add_bias ? p(ParamKind::fc_proj_b, l) : nullptr, bt, 4 * cl, c);
   finish_row_parallel(x_out);
   be_.add(x_out, x_out, a.x_mid.data(), rc);
 }
@@ -373,7 +416,7 @@ double GptModel::head_forward(int slot, bool backward, float dloss) {
     be_.synchronize();
     gather_rows(*tensor_, rows_, lnf_mine, lnf_.data());
   }
-  be_.matmul_forward(logits_.data(), lnf_.data(), p(ParamKind::wte), nullptr, bt, c, vs);
+  linear_forward(logits_.data(), lnf_.data(), ParamKind::wte, -1, nullptr, bt, c, vs);
   float* dlogits = backward ? logits_.data() : nullptr;
   if (!tensor_parallel()) {
     be_.crossentropy_forward_backward(losses_.data(), dlogits, logits_.data(), targets_.data(), bt, shape_.vocab_size,
@@ -400,8 +443,7 @@ double GptModel::head_forward(int slot, bool backward, float dloss) {
 void GptModel::head_backward(int slot) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, vs = layout_.vocab_slice();
   // logits_ now holds dlogits (the cross-entropy wrote them in place).
-  be_.matmul_backward(dln_.data(), g(ParamKind::wte), nullptr, logits_.data(), lnf_.data(), p(ParamKind::wte), bt, c,
-                      vs);
+  linear_backward(dln_.data(), nullptr, logits_.data(), lnf_.data(), ParamKind::wte, -1, bt, c, vs);
   const float* dln = finish_column_grad();  // partial over the vocabulary slices
   dres_.zero();
   if (sp_) ln_grads_.zero();
@@ -428,21 +470,21 @@ void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
   // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out, whole (gathered with
   // sequence parallelism) and replicated, so the row-parallel fc_proj needs no other communication and
   // its replicated bias gets the full column sums of dres.
-  be_.matmul_backward(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l), gather(dres_.data()),
-                      a.fch_gelu.data(), p(ParamKind::fc_proj_w, l), bt, 4 * cl, c);
+  linear_backward(dfch_.data(), g(ParamKind::fc_proj_b, l), gather(dres_.data()), a.fch_gelu.data(),
+                  ParamKind::fc_proj_w, l, bt, 4 * cl, c);
   be_.gelu_backward(dfch_.data(), a.fch.data(), dfch_.data(), static_cast<std::size_t>(bt) * 4 * cl);
-  be_.matmul_backward(dln_.data(), g(ParamKind::fc_w, l), g(ParamKind::fc_b, l), dfch_.data(), gather(a.ln2.data()),
-                      p(ParamKind::fc_w, l), bt, c, 4 * cl);
+  linear_backward(dln_.data(), g(ParamKind::fc_b, l), dfch_.data(), gather(a.ln2.data()), ParamKind::fc_w, l, bt, c,
+                  4 * cl);
   const float* dln2 = finish_column_grad();  // column-parallel fc: each rank's dln covers its 4C/T outputs
   be_.layernorm_backward(dres_.data(), ln_dw(0, ParamKind::ln2_w, l), ln_db(0, ParamKind::ln2_w, l), dln2,
                          a.x_mid.data(), p(ParamKind::ln2_w, l), a.ln2_mean.data(), a.ln2_rstd.data(), r, c);
   // Attention branch: x_mid = x_in + attn_proj(attention(qkv(ln1(x_in)))); dres now holds dL/dx_mid.
-  be_.matmul_backward(datty_.data(), g(ParamKind::attn_proj_w, l), g(ParamKind::attn_proj_b, l), gather(dres_.data()),
-                      atty(slot, local), p(ParamKind::attn_proj_w, l), bt, cl, c);
+  linear_backward(datty_.data(), g(ParamKind::attn_proj_b, l), gather(dres_.data()), atty(slot, local),
+                  ParamKind::attn_proj_w, l, bt, cl, c);
   be_.attention_backward(dqkv_.data(), datty_.data(), atty(slot, local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len,
                          heads_local_, shape_.head_size());
-  be_.matmul_backward(dln_.data(), g(ParamKind::qkv_w, l), g(ParamKind::qkv_b, l), dqkv_.data(), gather(a.ln1.data()),
-                      p(ParamKind::qkv_w, l), bt, c, 3 * cl);
+  linear_backward(dln_.data(), g(ParamKind::qkv_b, l), dqkv_.data(), gather(a.ln1.data()), ParamKind::qkv_w, l, bt, c,
+                  3 * cl);
   const float* dln1 = finish_column_grad();  // column-parallel qkv: partial over the local heads
   be_.layernorm_backward(dres_.data(), ln_dw(1, ParamKind::ln1_w, l), ln_db(1, ParamKind::ln1_w, l), dln1, x_in,
                          p(ParamKind::ln1_w, l), a.ln1_mean.data(), a.ln1_rstd.data(), r, c);

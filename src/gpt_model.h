@@ -44,6 +44,17 @@
 // before they are added, so every replicated gradient is identical on every tensor rank and the
 // trainer's norm and data-parallel rules are unchanged. With T == 1 the flag has no effect (Megatron
 // likewise turns it off). Pipeline stages exchange only the rank's rows (stage_activation_floats()).
+//
+// Mixed precision (train.precision=bf16, Precision::bf16): the fp32 parameters stay the master weights
+// (the optimizer updates them, ZeRO shards them as in fp32); the model keeps a bf16 working copy of its
+// local parameters, laid out like params() in half the bytes, which every linear layer's GEMM reads
+// (Backend::matmul_forward_bf16 / matmul_backward_bf16). refresh_working_weights() rounds the master
+// weights into it after each change (set_parameters does it itself; the trainer calls it after the
+// optimizer step and a checkpoint load). With a parameter source (ZeRO-3) there is no whole copy: each
+// gathered range is rounded into a bf16 buffer of its own when the model acquires it, freed on release.
+// Activations and output gradients stay fp32 between ops and are rounded to bf16 where they enter a
+// GEMM; GEMMs accumulate in fp32 and write fp32; weight and bias gradients accumulate in fp32;
+// LayerNorm, attention, softmax/cross-entropy, the embedding lookup and every reduction stay fp32.
 #pragma once
 
 #include <cstdint>
@@ -69,16 +80,22 @@ namespace strata {
 enum class Recompute { none, selective, full };
 Recompute parse_recompute(const std::string& name);  // "none" | "selective" | "full"
 
+// GEMM precision (train.precision): fp32 everywhere, or bf16 GEMM operands from a bf16 working copy of
+// the weights (see the top of this file).
+enum class Precision { fp32, bf16 };
+Precision parse_precision(const std::string& name);  // "fp32" | "bf16"
+const char* precision_name(Precision precision);
+
 class GptModel {
  public:
   // micro_batch: B of every forward/backward (activations are sized for it). tensor: the tensor-parallel
   // group, required when partition.tensor_size > 1 (its size and rank must match the partition's).
   // slots: chunk-micro-batches whose activations are kept at once (pipeline stages; 1 otherwise).
   // sequence_parallel: split the residual stream's rows over the tensor group (see the top of this file;
-  // B*T must then be a multiple of T); ignored on one tensor rank.
+  // B*T must then be a multiple of T); ignored on one tensor rank. precision: of the GEMMs.
   GptModel(Backend& backend, const GptShape& shape, const ModelPartition& partition, int micro_batch,
            Recompute recompute = Recompute::none, Communicator* tensor = nullptr, int slots = 1,
-           bool sequence_parallel = false);
+           bool sequence_parallel = false, Precision precision = Precision::fp32);
 
   const GptShape& shape() const { return shape_; }
   const ParamLayout& layout() const { return layout_; }
@@ -87,7 +104,15 @@ class GptModel {
   float* grads() { return grads_.data(); }
   std::size_t num_params() const { return layout_.total(); }
 
-  void set_parameters(const std::vector<float>& host);  // layout().total() floats
+  Precision precision() const { return precision_; }
+  // bf16: rounds params() into the bf16 working copy the GEMMs read. Call after anything but
+  // set_parameters writes params() (optimizer step, data-parallel gather, checkpoint load). No-op in fp32
+  // and with a parameter source (each gathered range is rounded when acquired).
+  void refresh_working_weights();
+  // Bytes of the bf16 working copy (0 in fp32 and with a parameter source).
+  std::size_t working_weight_bytes() const { return params16_.bytes(); }
+
+  void set_parameters(const std::vector<float>& host);  // layout().total() floats; refreshes the bf16 copy
   std::vector<float> get_parameters() const;
   std::vector<float> get_gradients() const;
   // The logits (B*T, Vp/T) of the last forward_backward with backward=false (after a backward pass the
@@ -182,10 +207,21 @@ class GptModel {
     const ParamTensor& t = layout_.get(k, layer);
     return range_params_[t.range] + (t.offset - range_offset_[t.range]);
   }
+  // bf16: the working copy of a weight (valid while its range is in use, like p()).
+  const bf16* w16(ParamKind k, int layer = -1) const {
+    const ParamTensor& t = layout_.get(k, layer);
+    return range_params16_[t.range] + (t.offset - range_offset_[t.range]);
+  }
   float* g(ParamKind k, int layer = -1) {
     const ParamTensor& t = layout_.get(k, layer);
     return range_grads_[t.range] + (t.offset - range_offset_[t.range]);
   }
+
+  // The linear layers in the model's precision: out(n,oc) = inp(n,c) @ W^T + bias with W the weight `w`
+  // of `layer`; backward: dinp (=, may be null), dW (+=, its gradient g(w, layer)), dbias (+=, may be null).
+  void linear_forward(float* out, const float* inp, ParamKind w, int layer, const float* bias, int n, int c, int oc);
+  void linear_backward(float* dinp, float* dbias, const float* dout, const float* inp, ParamKind w, int layer, int n,
+                       int c, int oc);
 
   void embed_forward(int slot);
   // layer: the global block index; local: its index within its chunk.
@@ -242,8 +278,12 @@ class GptModel {
   int b_;
   RowSplit rows_;  // the (BT,C) residual rows over the tensor group; all of them without sequence parallelism
   DeviceBuffer<float> params_, grads_;
+  Precision precision_;
+  DeviceBuffer<bf16> params16_;  // bf16 without a source: the working copy, laid out like params_
   ParamSource source_;
   std::vector<const float*> range_params_;  // [range] its parameters (null: not acquired from the source)
+  std::vector<const bf16*> range_params16_;          // [range] its bf16 working copy (null in fp32)
+  std::vector<DeviceBuffer<bf16>> range_gathered16_;  // bf16 with a source: [range] rounded when acquired
   GradSink sink_;
   std::vector<float*> range_grads_;         // [range] its gradients (null: not acquired from the sink)
   std::vector<std::size_t> range_offset_;   // [range] its flat offset

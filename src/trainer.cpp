@@ -57,7 +57,7 @@ Trainer::Trainer(const Config& cfg, Backend& backend, std::unique_ptr<BatchSourc
       valid_(std::move(valid)),
       model_(backend, cfg.shape(), model_partition(cfg, groups), cfg.train.micro_batch,
              parse_recompute(cfg.train.recompute), tensor_group(groups), activation_slots(cfg, groups),
-             cfg.parallel.sequence_parallel),
+             cfg.parallel.sequence_parallel, parse_precision(cfg.train.precision)),
       groups_(groups),
       peak_flops_(peak_flops),
       flops_per_token_(gpt_flops_per_token(cfg.shape())) {
@@ -148,6 +148,7 @@ void Trainer::resume_from_checkpoint() {
   if (!ckpt_->load_configured(zero3_ ? zero3_->shard() : model_.params(), adam_m_.data(), adam_v_.data(), &pos))
     return;
   if (zero3_) zero3_->invalidate();
+  model_.refresh_working_weights();
   const uint64_t g = static_cast<uint64_t>(cfg_.train.global_batch);
   STRATA_CHECK(pos.loader_next_sample == static_cast<uint64_t>(pos.step) * g, config, "train.global_batch = ", g,
                ": the checkpoint of step ", pos.step, " continues at sample ", pos.loader_next_sample,
@@ -250,6 +251,7 @@ StepMetrics Trainer::step() {
     be_.synchronize();
     dp_->gather_parameters(model_.params());
   }
+  model_.refresh_working_weights();  // bf16: the GEMMs' copy of the updated master weights
   be_.synchronize();
 
   ++step_;
@@ -293,6 +295,9 @@ Trainer::Memory Trainer::memory() const {
   Memory m;
   const std::size_t f = sizeof(float);
   m.params = (zero3_ ? zero3_->shard_floats() + zero3_->buffer_floats() : model_.num_params()) * f;
+  // bf16: the working copy, or with ZeRO-3 at most one bf16 copy of the gathered ranges.
+  if (model_.precision() == Precision::bf16)
+    m.params += zero3_ ? zero3_->buffer_floats() * sizeof(bf16) : model_.working_weight_bytes();
   m.grads = (zero3_grads_ ? zero3_grads_->buffer_floats() : model_.num_params()) * f + grad_shard_.bytes();
   m.optimizer = optimizer_state_floats() * f;
   m.activations = model_.activation_bytes();

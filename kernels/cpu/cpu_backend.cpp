@@ -38,6 +38,15 @@ class CpuBackend final : public Backend {
                        int n, int c, int oc) override {
     cpu::matmul_backward(dinp, dw, dbias, dout, inp, w, n, c, oc);
   }
+  void to_bf16(bf16* dst, const float* src, std::size_t n) override { cpu::to_bf16(dst, src, n); }
+  void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c,
+                           int oc) override {
+    cpu::matmul_forward_bf16(out, inp, w, bias, n, c, oc);
+  }
+  void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
+                            int n, int c, int oc) override {
+    cpu::matmul_backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
+  }
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
                          int vocab_start, int vocab_count) override {
     cpu::embedding_forward(out, tokens, wte, wpe, n, t, c, vocab_start, vocab_count);

@@ -27,20 +27,23 @@ void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, co
   }
   // dW(OC,C) += dout^T(OC,N) @ inp(N,C)
   cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, oc, c, n, 1.0f, dout, oc, inp, c, 1.0f, dw, c);
-  if (dbias != nullptr) {
-    const int blocks = (oc + kColumnBlock - 1) / kColumnBlock;
+  if (dbias != nullptr) bias_grad_accumulate(dbias, dout, n, oc);
+}
+
+// Column blocks of kColumnBlock, one per task, rows summed in order: the same bits for any thread count.
+void bias_grad_accumulate(float* dbias, const float* dout, int n, int oc) {
+  const int blocks = (oc + kColumnBlock - 1) / kColumnBlock;
 #pragma omp parallel for schedule(static)
-    for (int blk = 0; blk < blocks; ++blk) {
-      const int o0 = blk * kColumnBlock;
-      const int o1 = std::min(oc, o0 + kColumnBlock);
-      float acc[kColumnBlock] = {};
-      for (int i = 0; i < n; ++i) {
-        const float* row = dout + static_cast<std::size_t>(i) * oc;
+  for (int blk = 0; blk < blocks; ++blk) {
+    const int o0 = blk * kColumnBlock;
+    const int o1 = std::min(oc, o0 + kColumnBlock);
+    float acc[kColumnBlock] = {};
+    for (int i = 0; i < n; ++i) {
+      const float* row = dout + static_cast<std::size_t>(i) * oc;
 #pragma omp simd
-        for (int o = o0; o < o1; ++o) acc[o - o0] += row[o];
-      }
-      for (int o = o0; o < o1; ++o) dbias[o] += acc[o - o0];
+      for (int o = o0; o < o1; ++o) acc[o - o0] += row[o];
     }
+    for (int o = o0; o < o1; ++o) dbias[o] += acc[o - o0];
   }
 }
 

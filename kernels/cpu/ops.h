@@ -14,6 +14,14 @@ namespace strata::cpu {
 void matmul_forward(float* out, const float* inp, const float* w, const float* bias, int n, int c, int oc);
 void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w,
                      int n, int c, int oc);
+// dbias(OC) += column sums of dout(N,OC), deterministic (fixed column blocks).
+void bias_grad_accumulate(float* dbias, const float* dout, int n, int oc);
+
+// matmul_bf16.cpp (bf16 operands emulated: rounded into scratch, then the sgemm above)
+void to_bf16(bf16* dst, const float* src, std::size_t n);
+void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c, int oc);
+void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
+                          int n, int c, int oc);
 
 // embedding.cpp
 void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,

@@ -1,6 +1,6 @@
 // cuda_backend.cu — the CUDA backend: the Backend interface on one GPU, a caching allocator, a compute
 // stream (every op, in order) and a communication stream (collectives), and the op families of
-// kernels/cuda/*.cuh. fp32 tensors throughout.
+// kernels/cuda/*.cuh. fp32 tensors throughout, except the bf16 weights and GEMM operands of the *_bf16 ops.
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -87,6 +87,15 @@ class CudaBackend final : public Backend {
   void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w,
                        int n, int c, int oc) override {
     matmul_->backward(dinp, dw, dbias, dout, inp, w, n, c, oc);
+  }
+  void to_bf16(bf16* dst, const float* src, std::size_t n) override { cuda::to_bf16(dst, src, n, compute_); }
+  void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c,
+                           int oc) override {
+    matmul_->forward_bf16(out, inp, w, bias, n, c, oc);
+  }
+  void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
+                            int n, int c, int oc) override {
+    matmul_->backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
   }
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
                          int vocab_start, int vocab_count) override {

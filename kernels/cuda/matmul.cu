@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/matmul.cuh"
+#include "kernels/cuda/pointwise.cuh"
 #include "kernels/cuda/reduce.cuh"
 
 namespace strata::cuda {
@@ -11,11 +12,12 @@ namespace {
 
 constexpr std::size_t kWorkspaceBytes = 32u << 20;  // cuBLASLt's recommendation for Hopper
 
-// Largest power of two (at most 256) dividing the address: what cuBLASLt may assume about a pointer.
-std::uint32_t alignment_of(const void* p) {
+// Largest power of two (at most 256) dividing the address, at least the element size: what cuBLASLt
+// may assume about a pointer.
+std::uint32_t alignment_of(const void* p, std::uint32_t element_bytes) {
   const auto a = reinterpret_cast<std::uintptr_t>(p);
   std::uint32_t align = 256;
-  while (align > 4 && a % align != 0) align /= 2;
+  while (align > element_bytes && a % align != 0) align /= 2;
   return align;
 }
 
@@ -53,12 +55,12 @@ Matmul::~Matmul() {
   if (handle_) cublasLtDestroy(handle_);
 }
 
-bool Matmul::try_gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda, const float* b,
-                      int ldb, float* d, int ldd, float beta, const float* bias) {
+bool Matmul::try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda,
+                      const void* b, int ldb, float* d, int ldd, float beta, const float* bias) {
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   Desc desc;
-  CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.h, compute_, CUDA_R_32F));
+  CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.h, ops.compute, CUDA_R_32F));  // fp32 alpha and beta
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
   if (bias != nullptr) {
@@ -66,15 +68,18 @@ bool Matmul::try_gemm(bool trans_a, bool trans_b, int m, int n, int k, const flo
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
   }
-  // Stored shapes (before op): A is (trans_a ? k x m : m x k), B is (trans_b ? n x k : k x n).
+  // Stored shapes (before op): A is (trans_a ? k x m : m x k), B is (trans_b ? n x k : k x n). The bias
+  // (when given) is fp32 like D: cuBLASLt's default bias type is D's.
   Layout la, lb, ld;
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.h, CUDA_R_32F, trans_a ? k : m, trans_a ? m : k, lda));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.h, CUDA_R_32F, trans_b ? n : k, trans_b ? k : n, ldb));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.h, ops.type, trans_a ? k : m, trans_a ? m : k, lda));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.h, ops.type, trans_b ? n : k, trans_b ? k : n, ldb));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.h, CUDA_R_32F, m, n, ldd));
 
-  const std::uint32_t align_a = alignment_of(a), align_b = alignment_of(b), align_d = alignment_of(d);
+  const std::uint32_t align_a = alignment_of(a, ops.element_bytes), align_b = alignment_of(b, ops.element_bytes);
+  const std::uint32_t align_d = alignment_of(d, 4);
   const int align_key = static_cast<int>(align_a | (align_b << 9) | (align_d << 18));
-  const Key key{trans_a, trans_b, m, n, k, lda, ldb, ldd, beta != 0.0f, bias != nullptr, align_key};
+  const Key key{static_cast<int>(ops.type), trans_a, trans_b, m, n, k, lda, ldb, ldd, beta != 0.0f, bias != nullptr,
+                align_key};
   auto it = plans_.find(key);
   if (it == plans_.end()) {
     Pref pref;
@@ -105,41 +110,67 @@ bool Matmul::try_gemm(bool trans_a, bool trans_b, int m, int n, int k, const flo
   return true;
 }
 
-void Matmul::gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
-                  float* d, int ldd, float beta, const float* bias) {
-  if (try_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, bias)) return;
+void Matmul::gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda,
+                  const void* b, int ldb, float* d, int ldd, float beta, const float* bias) {
+  if (try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, bias)) return;
   // No algorithm takes the bias epilogue for this shape/alignment: plain GEMM, then the bias.
-  STRATA_CHECK(bias != nullptr && try_gemm(trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, nullptr),
-               internal, "cuBLASLt found no algorithm for the GEMM m=", m, " n=", n, " k=", k, " (trans_a ", trans_a,
-               ", trans_b ", trans_b, ", lda ", lda, ", ldb ", ldb, ", ldd ", ldd, ")");
+  STRATA_CHECK(bias != nullptr && try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, nullptr),
+               internal, "cuBLASLt found no algorithm for the ", ops.type == CUDA_R_16BF ? "bf16" : "fp32",
+               " GEMM m=", m, " n=", n, " k=", k, " (trans_a ", trans_a, ", trans_b ", trans_b, ", lda ", lda,
+               ", ldb ", ldb, ", ldd ", ldd, ")");
   STRATA_CHECK(ldd == m, internal, "cuda matmul: bias fallback needs a packed output");
   add_bias_kernel<<<blocks_for(std::size_t(m) * n, 256), 256, 0, stream_>>>(d, bias, n, m);
   CUDA_CHECK_LAUNCH();
 }
 
-void Matmul::forward(float* out, const float* inp, const float* w, const float* bias, int n, int c, int oc) {
-  if (n <= 0 || oc <= 0) return;
-  if (c <= 0) {  // empty reduction: out = bias (or 0)
-    CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(float) * std::size_t(n) * oc, stream_));
-    if (bias != nullptr) {
-      add_bias_kernel<<<blocks_for(std::size_t(n) * oc, 256), 256, 0, stream_>>>(out, bias, n, oc);
-      CUDA_CHECK_LAUNCH();
-    }
-    return;
+bool Matmul::forward_degenerate(float* out, const float* bias, int n, int c, int oc) {
+  if (n <= 0 || oc <= 0) return true;
+  if (c > 0) return false;
+  // Empty reduction: out = bias (or 0).
+  CUDA_CHECK(cudaMemsetAsync(out, 0, sizeof(float) * std::size_t(n) * oc, stream_));
+  if (bias != nullptr) {
+    add_bias_kernel<<<blocks_for(std::size_t(n) * oc, 256), 256, 0, stream_>>>(out, bias, n, oc);
+    CUDA_CHECK_LAUNCH();
   }
-  gemm(true, false, oc, n, c, w, c, inp, c, out, oc, 0.0f, bias);
+  return true;
+}
+
+bool Matmul::backward_degenerate(float* dinp, int n, int c, int oc) {
+  if (n <= 0 || c <= 0) return true;
+  if (oc > 0) return false;
+  if (dinp != nullptr) CUDA_CHECK(cudaMemsetAsync(dinp, 0, sizeof(float) * std::size_t(n) * c, stream_));
+  return true;
+}
+
+void Matmul::forward(float* out, const float* inp, const float* w, const float* bias, int n, int c, int oc) {
+  if (forward_degenerate(out, bias, n, c, oc)) return;
+  gemm(fp32(), true, false, oc, n, c, w, c, inp, c, out, oc, 0.0f, bias);
 }
 
 void Matmul::backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w,
                       int n, int c, int oc) {
-  if (n <= 0 || c <= 0) return;
-  if (oc <= 0) {
-    if (dinp != nullptr) CUDA_CHECK(cudaMemsetAsync(dinp, 0, sizeof(float) * std::size_t(n) * c, stream_));
-    return;
-  }
-  if (dinp != nullptr) gemm(false, false, c, n, oc, w, c, dout, oc, dinp, c, 0.0f, nullptr);
-  gemm(false, true, c, oc, n, inp, c, dout, oc, dw, c, 1.0f, nullptr);
+  if (backward_degenerate(dinp, n, c, oc)) return;
+  if (dinp != nullptr) gemm(fp32(), false, false, c, n, oc, w, c, dout, oc, dinp, c, 0.0f, nullptr);
+  gemm(fp32(), false, true, c, oc, n, inp, c, dout, oc, dw, c, 1.0f, nullptr);
   if (dbias != nullptr) column_sum_accumulate(dbias, MatrixTerm{dout, oc}, n, oc, alloc_, stream_);
+}
+
+void Matmul::forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c, int oc) {
+  if (forward_degenerate(out, bias, n, c, oc)) return;
+  Scratch<bf16> inp16(alloc_, std::size_t(n) * c);
+  to_bf16(inp16.get(), inp, std::size_t(n) * c, stream_);
+  gemm(bf16_operands(), true, false, oc, n, c, w, c, inp16.get(), c, out, oc, 0.0f, bias);
+}
+
+void Matmul::backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
+                           int n, int c, int oc) {
+  if (backward_degenerate(dinp, n, c, oc)) return;
+  Scratch<bf16> dout16(alloc_, std::size_t(n) * oc), inp16(alloc_, std::size_t(n) * c);
+  to_bf16(dout16.get(), dout, std::size_t(n) * oc, stream_);
+  to_bf16(inp16.get(), inp, std::size_t(n) * c, stream_);
+  if (dinp != nullptr) gemm(bf16_operands(), false, false, c, n, oc, w, c, dout16.get(), oc, dinp, c, 0.0f, nullptr);
+  gemm(bf16_operands(), false, true, c, oc, n, inp16.get(), c, dout16.get(), oc, dw, c, 1.0f, nullptr);
+  if (dbias != nullptr) column_sum_accumulate(dbias, MatrixTerm{dout, oc}, n, oc, alloc_, stream_);  // fp32 dout
 }
 
 }  // namespace strata::cuda

@@ -5,7 +5,11 @@
 //   dw       D(C,OC) += inp(C x N) * op_T(dout: OC x N)            (beta = 1: accumulate)
 //   dbias    column sums of dout, deterministic (reduce.cuh)
 // fp32 inputs and outputs; compute in fp32 (CUBLAS_COMPUTE_32F), or TF32 tensor cores when the backend
-// was created with allow_tf32 (faster, ~1e-3 relative error: not used by the tests). The chosen
+// was created with allow_tf32 (faster, ~1e-3 relative error: not used by the tests).
+// The bf16 variants (train.precision=bf16) take the weight in bf16 and round the fp32 activation and
+// output gradient to bf16 in allocator scratch (pointwise.cuh to_bf16; no cudaMalloc once the cache is
+// warm), then run the same GEMMs with CUDA_R_16BF A and B, CUBLAS_COMPUTE_32F (tensor cores, fp32
+// accumulation) and fp32 C/D and bias; dbias is the column sum of the fp32 dout. The chosen
 // algorithm is cached per problem; cuBLASLt is deterministic for a fixed algorithm, stream and
 // workspace, so repeated steps give the same bits.
 #pragma once
@@ -17,6 +21,7 @@
 #include <map>
 #include <tuple>
 
+#include "kernels/bf16.h"
 #include "kernels/cuda/device_allocator.cuh"
 
 namespace strata::cuda {
@@ -31,15 +36,29 @@ class Matmul {
   void forward(float* out, const float* inp, const float* w, const float* bias, int n, int c, int oc);
   void backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w, int n,
                 int c, int oc);
+  void forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c, int oc);
+  void backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w, int n,
+                     int c, int oc);
 
  private:
+  // The GEMMs' operand type: fp32 (CUDA_R_32F) or bf16 (CUDA_R_16BF); C, D and the bias are fp32.
+  struct Operands {
+    cudaDataType_t type;
+    cublasComputeType_t compute;
+    std::uint32_t element_bytes;
+  };
+  Operands fp32() const { return {CUDA_R_32F, compute_, 4}; }
+  static Operands bf16_operands() { return {CUDA_R_16BF, CUBLAS_COMPUTE_32F, 2}; }
   // D(m,n) = op(A) op(B) (+ beta D) (+ bias(m) broadcast over columns), column-major.
-  void gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
-            float* d, int ldd, float beta, const float* bias);
-  bool try_gemm(bool trans_a, bool trans_b, int m, int n, int k, const float* a, int lda, const float* b, int ldb,
-                float* d, int ldd, float beta, const float* bias);
+  void gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda, const void* b,
+            int ldb, float* d, int ldd, float beta, const float* bias);
+  bool try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda, const void* b,
+                int ldb, float* d, int ldd, float beta, const float* bias);
+  // The degenerate shapes (no rows, no reduction): handled without cuBLASLt; true when there was one.
+  bool forward_degenerate(float* out, const float* bias, int n, int c, int oc);
+  bool backward_degenerate(float* dinp, int n, int c, int oc);
 
-  using Key = std::tuple<bool, bool, int, int, int, int, int, int, bool, bool, int>;
+  using Key = std::tuple<int, bool, bool, int, int, int, int, int, int, bool, bool, int>;
   struct Plan {
     bool found = false;
     cublasLtMatmulAlgo_t algo{};

@@ -1,4 +1,4 @@
-// pointwise.cu — elementwise GELU and add (see pointwise.cuh): grid-stride loops, 256 threads.
+// pointwise.cu — elementwise GELU, add and bf16 rounding (see pointwise.cuh): grid-stride loops, 256 threads.
 #include <algorithm>
 
 #include "kernels/cuda/cuda_check.cuh"
@@ -28,6 +28,11 @@ __global__ void add_kernel(float* out, const float* a, const float* b, std::size
     out[i] = a[i] + b[i];
 }
 
+__global__ void to_bf16_kernel(bf16* dst, const float* src, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    dst[i] = math::float_to_bf16(src[i]);
+}
+
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, std::size_t n, cudaStream_t stream) {
@@ -45,6 +50,12 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, std::size_t
 void add(float* out, const float* a, const float* b, std::size_t n, cudaStream_t stream) {
   if (n == 0) return;
   add_kernel<<<grid_for(n), kThreads, 0, stream>>>(out, a, b, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void to_bf16(bf16* dst, const float* src, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(dst, src, n);
   CUDA_CHECK_LAUNCH();
 }
 
