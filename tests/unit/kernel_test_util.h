@@ -92,6 +92,12 @@ struct Tolerance {
 constexpr Tolerance kFp32Pointwise{1e-6, 1e-5};
 constexpr Tolerance kFp32Reduction{5e-5, 1e-4};
 constexpr Tolerance kFp32Optimizer{1e-6, 1e-5};
+// bf16 GEMMs (train.precision=bf16): the product of two bf16 values is exact in fp32, so such a GEMM is
+// compared with the double GEMM of the bf16-rounded operands, and only the fp32 accumulation differs:
+// the reduction bound, doubled because tensor cores (CUDA) do not document how they round the partial
+// sums of an MMA. Rounding the operands itself moves results by ~2^-9 relative per product, far
+// outside this bound, which the tests use to show the operands really were rounded.
+constexpr Tolerance kBf16Gemm{1e-4, 2e-4};
 
 // The double analytic reference gradient against central finite differences (h = 1e-6): truncation
 // O(h^2) plus rounding ~1e-16 * |L| / h, far below these for the losses of these tests (|L| < 1e4).
@@ -118,6 +124,18 @@ inline std::vector<int32_t> random_ints(std::size_t n, std::uint32_t seed, int32
 }
 
 inline std::vector<double> to_double(std::span<const float> v) { return {v.begin(), v.end()}; }
+
+// bf16 operands on the host (kernels/bf16.h rounding): the bf16 words, and their values as floats.
+inline std::vector<bf16> to_bf16_words(const std::vector<float>& v) {
+  std::vector<bf16> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = math::float_to_bf16(v[i]);
+  return out;
+}
+inline std::vector<float> bf16_rounded(const std::vector<float>& v) {
+  std::vector<float> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = math::round_to_bf16(v[i]);
+  return out;
+}
 
 // Prefill for outputs the op must overwrite (=): a NaN survives into the result wherever it is read.
 inline std::vector<float> nan_vector(std::size_t n) { return std::vector<float>(n, std::nanf("")); }

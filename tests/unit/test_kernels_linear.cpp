@@ -1,7 +1,9 @@
 // test_kernels_linear.cpp — Backend::matmul_forward / matmul_backward on every backend against a double
 // reference: out = inp W^T + b; dinp (=), dW (+=), dbias (+=) against the analytic double gradient of
 // L = sum(out * G), itself checked by finite differences; null bias / dinp / dbias; and a dbias that is
-// bit-identical for 1 and 2 threads.
+// bit-identical for 1 and 2 threads. The bf16 variants (matmul_forward_bf16 / matmul_backward_bf16)
+// against the same double reference on the bf16-rounded operands (inp, W, G), with dbias from the
+// unrounded G, on the same shapes; and proof that their operands are rounded (they miss the fp32 result).
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -140,6 +142,84 @@ TEST_P(KernelMatmul, BackwardWithNullDinpAndDbias) {
   const MatmulGrads ref = ref_matmul_backward(to_double(inp), to_double(w), to_double(g), s);
   EXPECT_TRUE(all_close("dw", download(*be, d_dw), plus(dw0, ref.dw), kFp32Reduction));
 }
+
+// ---- bf16 GEMM operands ----
+
+TEST_P(KernelMatmul, Bf16ForwardMatchesDoubleReferenceOnRoundedOperands) {
+  const std::vector<double> bias_d = to_double(bias);
+  const std::vector<double> ref_nobias = ref_matmul_forward(to_double(bf16_rounded(inp)), to_double(bf16_rounded(w)),
+                                                            nullptr, s);
+  const std::vector<double> ref_bias = ref_matmul_forward(to_double(bf16_rounded(inp)), to_double(bf16_rounded(w)),
+                                                          &bias_d, s);
+  for (const bool with_bias : {true, false}) {
+    SCOPED_TRACE(with_bias ? "with bias" : "bias = nullptr");
+    auto d_inp = upload(*be, inp);  // fp32: the op rounds it
+    auto d_w = upload(*be, to_bf16_words(w));
+    auto d_bias = upload(*be, bias);
+    auto d_out = upload(*be, nan_vector(std::size_t(s.n) * s.oc));
+    be->matmul_forward_bf16(d_out.data(), d_inp.data(), d_w.data(), with_bias ? d_bias.data() : nullptr, s.n, s.c,
+                            s.oc);
+    EXPECT_TRUE(all_close("out", download(*be, d_out), with_bias ? ref_bias : ref_nobias, kBf16Gemm));
+    EXPECT_EQ(download(*be, d_inp), inp) << "the fp32 input must be left as it was";
+  }
+}
+
+// dinp = round(G) round(W) (=), dW += round(G)^T round(inp), dbias += column sums of the fp32 G.
+TEST_P(KernelMatmul, Bf16BackwardMatchesReferenceOnRoundedOperandsAndAccumulates) {
+  const std::vector<float> dw0 = random_vector(w.size(), 21), dbias0 = random_vector(bias.size(), 22);
+  auto d_inp = upload(*be, inp);
+  auto d_w = upload(*be, to_bf16_words(w));
+  auto d_g = upload(*be, g);
+  auto d_dinp = upload(*be, nan_vector(inp.size()));
+  auto d_dw = upload(*be, dw0);
+  auto d_dbias = upload(*be, dbias0);
+  be->matmul_backward_bf16(d_dinp.data(), d_dw.data(), d_dbias.data(), d_g.data(), d_inp.data(), d_w.data(), s.n, s.c,
+                           s.oc);
+  const MatmulGrads ref =
+      ref_matmul_backward(to_double(bf16_rounded(inp)), to_double(bf16_rounded(w)), to_double(bf16_rounded(g)), s);
+  const MatmulGrads ref_fp32_g = ref_matmul_backward(to_double(inp), to_double(w), to_double(g), s);
+  EXPECT_TRUE(all_close("dinp", download(*be, d_dinp), ref.dinp, kBf16Gemm));
+  EXPECT_TRUE(all_close("dw", download(*be, d_dw), plus(dw0, ref.dw), kBf16Gemm));
+  EXPECT_TRUE(all_close("dbias", download(*be, d_dbias), plus(dbias0, ref_fp32_g.dbias), kFp32Reduction));
+  EXPECT_EQ(download(*be, d_g), g) << "the fp32 output gradient must be left as it was";
+
+  // Null dinp and dbias are skipped; dW still accumulates.
+  auto d_dw2 = upload(*be, dw0);
+  be->matmul_backward_bf16(nullptr, d_dw2.data(), nullptr, d_g.data(), d_inp.data(), d_w.data(), s.n, s.c, s.oc);
+  EXPECT_TRUE(all_close("dw (null dinp, dbias)", download(*be, d_dw2), plus(dw0, ref.dw), kBf16Gemm));
+}
+
+class KernelMatmulBf16Rounding : public ::testing::TestWithParam<BackendFactory> {};
+
+// The bf16 ops must not compute in fp32: on a shape with 64-term dot products their results miss the
+// double reference of the unrounded operands by far more than the GEMM tolerance, in most elements.
+TEST_P(KernelMatmulBf16Rounding, ResultsAreThoseOfRoundedOperandsNotOfFp32Ones) {
+  KTEST_BACKEND_OR_SKIP(const auto be, GetParam());
+  const MatmulShape s{7, 64, 33};
+  const std::vector<float> inp = random_vector(std::size_t(s.n) * s.c, 41), w = random_vector(std::size_t(s.oc) * s.c, 42);
+  const std::vector<float> g = random_vector(std::size_t(s.n) * s.oc, 43);
+  auto d_inp = upload(*be, inp);
+  auto d_w = upload(*be, to_bf16_words(w));
+  auto d_g = upload(*be, g);
+  DeviceBuffer<float> d_out(*be, std::size_t(s.n) * s.oc), d_dinp(*be, inp.size()), d_dw(*be, w.size());
+  d_dw.zero();
+  be->matmul_forward_bf16(d_out.data(), d_inp.data(), d_w.data(), nullptr, s.n, s.c, s.oc);
+  be->matmul_backward_bf16(d_dinp.data(), d_dw.data(), nullptr, d_g.data(), d_inp.data(), d_w.data(), s.n, s.c, s.oc);
+  const std::vector<double> fp32_out = ref_matmul_forward(to_double(inp), to_double(w), nullptr, s);
+  const MatmulGrads fp32 = ref_matmul_backward(to_double(inp), to_double(w), to_double(g), s);
+  auto misses = [](const std::vector<float>& got, const std::vector<double>& ref) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < ref.size(); ++i)
+      n += std::abs(got[i] - ref[i]) > kBf16Gemm.atol + kBf16Gemm.rtol * std::abs(ref[i]);
+    return static_cast<double>(n) / static_cast<double>(ref.size());
+  };
+  EXPECT_GT(misses(download(*be, d_out), fp32_out), 0.5);
+  EXPECT_GT(misses(download(*be, d_dinp), fp32.dinp), 0.5);
+  EXPECT_GT(misses(download(*be, d_dw), fp32.dw), 0.5);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllBackends, KernelMatmulBf16Rounding, ::testing::ValuesIn(backend_factories()),
+                         backend_name);
 
 std::string matmul_name(const ::testing::TestParamInfo<std::tuple<BackendFactory, MatmulShape>>& info) {
   const MatmulShape& s = std::get<1>(info.param);
