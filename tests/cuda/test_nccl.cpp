@@ -146,5 +146,36 @@ TEST_F(NcclTest, DataParallelTrainingMatchesSingleRank) {
   test::expect_equal_to_data_replica0(groups, par.params);
 }
 
+// train.precision=bf16 on the CUDA backend (cuBLASLt bf16 GEMMs): the single-GPU run follows the CPU
+// backend's bf16 emulation (same rounding, different fp32 accumulation order and attention/reduction
+// kernels: held to the bf16 layout tolerance on losses), is not the CUDA fp32 run, and data parallelism
+// over NCCL matches it like a bf16 layout on CPU ranks (test::kBf16Equivalence).
+TEST_F(NcclTest, Bf16TrainingFollowsCpuAndDataParallelMatchesSingleRank) {
+  Config c;
+  c.model = {2, 32, 4, 16, 61};
+  c.train.micro_batch = 2;
+  c.train.global_batch = 8;
+  c.train.steps = 6;
+  c.train.eval_steps = 1;
+  c.optim.lr = 1e-3;
+  c.optim.warmup_steps = 2;
+  c.parallel.zero_stage = 1;
+  c.train.precision = "fp32";
+  const test::TrainRun fp32 = test::train_steps(c, nullptr, be.get());
+  c.train.precision = "bf16";
+  const test::TrainRun ref = test::train_steps(c, nullptr, be.get());
+  const test::TrainRun cpu = test::train_steps(c, nullptr);
+  for (std::size_t i = 0; i < ref.loss.size(); ++i) {
+    EXPECT_NEAR(ref.loss[i], cpu.loss[i], test::kBf16Equivalence.loss_rel * cpu.loss[i]) << "step " << i + 1;
+    EXPECT_NEAR(ref.loss[i], fp32.loss[i], 2e-2 * fp32.loss[i]) << "step " << i + 1;
+  }
+  EXPECT_NE(ref.loss, fp32.loss) << "CUDA bf16 losses identical to fp32: the bf16 GEMMs were not used";
+  const Topology topo(w.size, w.rank, 1, 1, "tp,dp,pp");
+  const ParallelGroups groups = make_nccl_groups(topo, *be);
+  const test::TrainRun par = test::train_steps(c, &groups, be.get());
+  test::expect_matches_single_rank(par, par.params, ref, test::kBf16Equivalence);
+  test::expect_equal_to_data_replica0(groups, par.params);
+}
+
 }  // namespace
 }  // namespace strata

@@ -7,7 +7,8 @@
 // far larger than fp32's rounding differences, and AdamW (whose update m/sqrt(v) is about lr in size
 // whatever the gradient) turns them into parameter differences of a fraction of lr. Measured over 10
 // steps (lr 1e-3) in the layouts below: losses within 9e-6 relative, gradient norms within 1.4e-4,
-// parameters within 6.8e-5 absolute. The tolerances leave 7x or more of margin: 1e-4, 1e-3 and 5e-4.
+// parameters within 6.8e-5 absolute. The tolerances (test::kBf16Equivalence) leave 7x or more of margin:
+// 1e-4, 1e-3 and 5e-4.
 // A real fault is far outside them: with the working copy refreshed before the ZeRO-1 all-gather instead
 // of after it (stale weights on one rank), the data-parallel layout fails. ZeRO-3 rounds each gathered
 // range into a bf16 buffer of its own instead of using the model's working copy: the same values, held
@@ -35,8 +36,6 @@ void PrintTo(const Bf16Layout& l, std::ostream* os) {
       << l.zero_stage;
 }
 
-constexpr test::Equivalence kBf16Equivalence{1e-4, 1e-3, 5e-4};
-
 class Bf16Training : public ::testing::TestWithParam<Bf16Layout> {};
 
 TEST_P(Bf16Training, MatchesSingleRankBf16) {
@@ -49,7 +48,7 @@ TEST_P(Bf16Training, MatchesSingleRankBf16) {
   cfg.parallel.tensor = l.tensor;
   cfg.parallel.pipeline = l.pipeline;
   cfg.parallel.zero_stage = l.zero_stage;
-  const test::TrainRun par = test::expect_pipeline_matches_single_rank(cfg, kBf16Equivalence);
+  const test::TrainRun par = test::expect_pipeline_matches_single_rank(cfg, test::kBf16Equivalence);
 
   // The measured differences, for the record (rank 0 against its own single-rank run).
   if (test::world_rank() == 0) {
