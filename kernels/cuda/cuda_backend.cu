@@ -33,7 +33,7 @@ class CudaBackend final : public Backend {
     cudaDeviceProp prop{};
     CUDA_CHECK(cudaGetDeviceProperties(&prop, device_));
     name_ = std::string("cuda:") + std::to_string(device_) + " (" + prop.name + ", sm_" + std::to_string(prop.major) +
-            std::to_string(prop.minor) + (options.allow_tf32 ? ", tf32 GEMMs" : ", fp32 GEMMs") + ")";
+            std::to_string(prop.minor) + (options.allow_tf32 ? ", fp32 GEMMs on TF32" : ", fp32 GEMMs in fp32") + ")";
     CUDA_CHECK(cudaStreamCreateWithFlags(&compute_, cudaStreamNonBlocking));
     CUDA_CHECK(cudaStreamCreateWithFlags(&comm_, cudaStreamNonBlocking));
     matmul_ = std::make_unique<cuda::Matmul>(compute_, options.allow_tf32, alloc_);
