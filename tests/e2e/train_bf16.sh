@@ -3,8 +3,9 @@
 # with --train.precision=bf16 and one with the config file's [train] precision = bf16 give the same
 # losses, which follow the fp32 run's within 2e-2 relative without being identical to them (the bf16
 # GEMMs were used); tensor 2 under mpirun matches the single-rank bf16 run within 1e-4 relative (see
-# tests/mpi_train/test_bf16_training.cpp for why bf16 layouts differ more than fp32's 1e-5); the
-# benchmark's log says precision bf16; an unknown precision is refused with exit 2 naming the key.
+# tests/mpi_train/test_bf16_training.cpp for why bf16 layouts differ more than fp32's 1e-5); a resume
+# from a checkpoint continues bit for bit (one rank, data 2 ZeRO-3); the benchmark's log says precision
+# bf16; an unknown precision is refused with exit 2 naming the key.
 set -euo pipefail
 
 BIN="${STRATA_BIN:?}"
@@ -45,6 +46,20 @@ diff <(losses bf16) <(losses bf16_ini) > /dev/null || fail "[train] precision = 
 expect 0 timeout 240 "$MPIEXEC" -np 2 "$BIN/strata-train" "$CFG" "${SMALL_ARGS[@]}" --train.precision=bf16 \
   --parallel.tensor=2 --log.metrics=bf16_tp2.jsonl
 within bf16 bf16_tp2 1e-4
+
+# Resume: a bf16 run resumed from its step-5 checkpoint continues bit for bit (the bf16 working copy is
+# rounded from the loaded fp32 master weights), on one rank and with data 2 ZeRO-3 (per-range copies).
+steps_after5() { grep -o '"grad_norm":[0-9.e+-]*,"loss":[0-9.e+-]*,.*"step":[0-9]*' "$1.jsonl" | sed 's/,"lr.*"step":/ /' | awk '$NF > 5'; }
+for layout in "single 1" "dp2_zero3 2 --parallel.zero_stage=3"; do
+  set -- $layout
+  name=$1 np=$2; shift 2
+  expect 0 timeout 240 "$MPIEXEC" -np "$np" "$BIN/strata-train" "$CFG" "${SMALL_ARGS[@]}" --train.precision=bf16 "$@" \
+    --checkpoint.dir="$name.ck" --checkpoint.interval=5 --log.metrics="$name.full.jsonl"
+  expect 0 timeout 240 "$MPIEXEC" -np "$np" "$BIN/strata-train" "$CFG" "${SMALL_ARGS[@]}" --train.precision=bf16 "$@" \
+    --checkpoint.load="$name.ck/step_00000005" --log.metrics="$name.resumed.jsonl"
+  [[ $(steps_after5 "$name.resumed" | wc -l) == 5 ]] || fail "$name: expected 5 steps after the resume"
+  diff <(steps_after5 "$name.full") <(steps_after5 "$name.resumed") || fail "$name: bf16 resume differs"
+done
 
 # The benchmark reports the precision it ran.
 expect 0 "$BIN/strata-train" "$CFG" --benchmark --model.layers=1 --model.hidden=32 --model.heads=2 --model.seq_len=16 \
