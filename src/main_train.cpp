@@ -26,6 +26,7 @@
 #include "src/device_select.h"
 #include "src/dry_run.h"
 #include "src/launch_report.h"
+#include "src/program_main.h"
 #include "src/sgemm_probe.h"
 #include "src/stop_signals.h"
 #include "src/trainer.h"
@@ -192,21 +193,6 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
 int main(int argc, char** argv) {
   if (strata::wants_dry_run(argc, argv)) return strata::dry_run_main(argc, argv);
   const auto start = std::chrono::steady_clock::now();  // train.max_minutes counts from here
-  int code = 1;
-  try {
-    strata::MpiSession mpi(&argc, &argv);
-    try {
-      code = run(argc, argv, mpi, start);
-    } catch (const strata::Error& e) {
-      std::fprintf(stderr, "strata-train: rank %d: error: %s\n", mpi.rank(), e.what());
-      code = e.exit_code();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "strata-train: rank %d: error: %s\n", mpi.rank(), e.what());
-      code = 1;
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "strata-train: error: MPI start-up failed: %s\n", e.what());
-    return 1;
-  }
-  return code;
+  strata::ProgramMain program("strata-train", "strata-train");
+  return program.run([&] { return run(argc, argv, program.start_mpi(&argc, &argv), start); });
 }

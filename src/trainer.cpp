@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <span>
 
 #include "io/sample_order.h"
@@ -45,6 +46,18 @@ int activation_slots(const Config& cfg, const ParallelGroups* groups) {
 
 Communicator* tensor_group(const ParallelGroups* groups) {
   return groups != nullptr && groups->tensor().size() > 1 ? &groups->tensor() : nullptr;
+}
+
+// Test hook (tests/e2e/lone_failure.sh, docs/jobs.md): STRATA_TEST_FAIL_RANK=R with STRATA_TEST_FAIL_STEP=S
+// makes world rank R alone throw a data error as it starts step S (1-based), as a shard that only it reads
+// going bad would; the other ranks go on into the step's collectives.
+void fail_if_test_asks(const ParallelGroups* groups, int64_t step) {
+  const char* rank = std::getenv("STRATA_TEST_FAIL_RANK");
+  const char* at = std::getenv("STRATA_TEST_FAIL_STEP");
+  const int me = groups != nullptr ? groups->topology().rank() : 0;
+  if (rank != nullptr && at != nullptr && std::atoi(rank) == me && std::atoll(at) == step)
+    STRATA_THROW(data, "STRATA_TEST_FAIL_RANK=", me, " STRATA_TEST_FAIL_STEP=", step, ": rank ", me,
+                 " fails alone at step ", step, " (test hook)");
 }
 
 }  // namespace
@@ -378,6 +391,7 @@ StopReason Trainer::run(MetricsLogger& logger, StopPolicy* stop) {
   const bool can_eval = valid_ != nullptr && cfg_.train.eval_steps > 0;
   StopReason reason = StopReason::none;
   while (step_ < total) {
+    fail_if_test_asks(groups_, step_ + 1);
     StepMetrics m = step();
     const bool last = step_ == total;
     if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();
