@@ -4,6 +4,7 @@
 // Launched directly (one rank) or under mpirun/srun. Exit codes: 0 ok, 2 usage/configuration,
 // 3 bad input data, 75 stopped early by SIGUSR1/SIGTERM or train.max_minutes after saving a checkpoint
 // (src/stop_signals.h; the job scripts requeue on it), 1 otherwise.
+// A rank that fails while the others go on aborts the whole job with its exit code (src/program_main.h).
 #include <omp.h>
 
 #include <chrono>
@@ -51,7 +52,8 @@ const char* kUsage =
     "signals: SIGUSR1 or SIGTERM (to any rank) stops every rank at the next step boundary, saves a\n"
     "checkpoint (checkpoint.dir) and exits 75; so does train.max_minutes before the budget ends.\n\n"
     "exit codes: 0 success, 2 usage or configuration error, 3 bad input data,\n"
-    "            75 stopped early with a checkpoint saved (run again to resume), 1 otherwise\n";
+    "            75 stopped early with a checkpoint saved (run again to resume), 1 otherwise;\n"
+    "            a rank that fails alone ends every rank with its code within STRATA_ERROR_EXIT_SECONDS (30)\n";
 
 struct Args {
   std::string config;
