@@ -1,6 +1,11 @@
 // atomic_file.cpp — see atomic_file.h.
 #include "io/atomic_file.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 #include <system_error>
@@ -34,6 +39,15 @@ void AtomicFile::commit() {
   std::filesystem::rename(tmp_, path_, ec);
   STRATA_CHECK(!ec, internal, "cannot rename ", tmp_, " to ", path_, ": ", ec.message());
   committed_ = true;
+}
+
+void fsync_path(const std::string& path, bool directory) {
+  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+  STRATA_CHECK(fd >= 0, internal, "cannot open ", path, " to fsync it: ", std::strerror(errno));
+  const int rc = ::fsync(fd);
+  const std::string err = rc != 0 ? std::strerror(errno) : "";
+  ::close(fd);
+  STRATA_CHECK(rc == 0, internal, "fsync of ", path, " failed: ", err);
 }
 
 void write_file_atomically(const std::string& path, std::string_view bytes) {

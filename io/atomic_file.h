@@ -33,6 +33,10 @@ class AtomicFile {
 // The whole file at once.
 void write_file_atomically(const std::string& path, std::string_view bytes);
 
+// fsync of a file (or a directory: its entries) so that it survives a crash; Error internal naming it on
+// failure.
+void fsync_path(const std::string& path, bool directory = false);
+
 // The whole content of a text or binary file. Error (data) naming `path` and `what` (e.g. "config")
 // when it cannot be opened or read.
 std::string read_whole_file(const std::string& path, std::string_view what = "input");

@@ -1,9 +1,6 @@
 // checkpoint_file.cpp — see checkpoint_file.h: the state.h5 file, checksums, atomic step directories.
 #include "io/checkpoint_file.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <bit>
 #include <cerrno>
@@ -15,6 +12,7 @@
 #include <regex>
 #include <system_error>
 
+#include "io/atomic_file.h"
 #include "io/hdf5_id.h"
 #include "io/hdf5_lock.h"
 #include "io/shard.h"
@@ -35,18 +33,6 @@ namespace {
 // (one 32-bit multiply-to-64 per element, the index product as a running sum).
 constexpr uint64_t kMixIndex = 0x9E3779B97F4A7C15ull;
 constexpr uint64_t kMixValue = 0xBF58476Du;
-
-std::string errno_text() { return std::strerror(errno); }
-
-// fsync of a file or directory; Error internal naming it on failure.
-void fsync_path(const std::string& path, bool directory) {
-  const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-  STRATA_CHECK(fd >= 0, internal, "cannot open ", path, " to fsync it: ", errno_text());
-  const int rc = ::fsync(fd);
-  const std::string err = rc != 0 ? errno_text() : std::string();
-  ::close(fd);
-  STRATA_CHECK(rc == 0, internal, "fsync of ", path, " failed: ", err);
-}
 
 void write_string_attr(hid_t obj, const char* name, const std::string& value, const std::string& file) {
   H5Id type(H5Tcopy(H5T_C_S1), H5Tclose);
@@ -129,8 +115,8 @@ uint64_t checkpoint_rect_checksum(const float* data, const CheckpointRect& rect,
   return sum;
 }
 
-std::vector<uint64_t> create_checkpoint_file(const std::string& file, const CheckpointMeta& meta,
-                                             const std::vector<CheckpointDatasetSpec>& datasets) {
+void create_checkpoint_file(const std::string& file, const CheckpointMeta& meta,
+                            const std::vector<CheckpointDatasetSpec>& datasets) {
   const auto lock = hdf5_lock();
   hdf5_silence_errors();
   H5Id fapl = hdf5_file_access();
@@ -157,7 +143,6 @@ std::vector<uint64_t> create_checkpoint_file(const std::string& file, const Chec
   H5Pset_layout(dcpl.get(), H5D_CONTIGUOUS);
   H5Pset_alloc_time(dcpl.get(), H5D_ALLOC_TIME_EARLY);
   H5Pset_fill_time(dcpl.get(), H5D_FILL_TIME_NEVER);
-  std::vector<uint64_t> offsets;
   for (const CheckpointDatasetSpec& d : datasets) {
     std::vector<hsize_t> dims(d.shape.begin(), d.shape.end());
     H5Id space(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), H5Sclose);
@@ -165,50 +150,8 @@ std::vector<uint64_t> create_checkpoint_file(const std::string& file, const Chec
               H5Dclose);
     STRATA_CHECK(dset.valid(), internal, file, ": cannot create dataset ", d.path, hdf5_detail_suffix());
     write_scalar_attr<uint64_t>(dset.get(), "checksum", H5T_STD_U64LE, H5T_NATIVE_UINT64, 0, file);
-    const haddr_t off = H5Dget_offset(dset.get());
-    STRATA_CHECK(off != HADDR_UNDEF, internal, file, ": dataset ", d.path, " has no storage", hdf5_detail_suffix());
-    offsets.push_back(static_cast<uint64_t>(off));
   }
-  STRATA_CHECK(H5Fflush(root, H5F_SCOPE_GLOBAL) >= 0, internal, "cannot flush ", file, hdf5_detail_suffix());
-  return offsets;
-}
-
-void write_checkpoint_rects(const std::string& file, const std::vector<CheckpointWrite>& writes, void (*after_half)()) {
-  const int fd = ::open(file.c_str(), O_WRONLY);
-  STRATA_CHECK(fd >= 0, internal, "cannot open checkpoint file ", file, " for writing: ", errno_text());
-  auto put = [&](const float* src, std::size_t count, uint64_t offset) {
-    const char* p = reinterpret_cast<const char*>(src);
-    std::size_t left = count * sizeof(float);
-    while (left > 0) {
-      const ssize_t n = ::pwrite(fd, p, std::min<std::size_t>(left, std::size_t{1} << 30), static_cast<off_t>(offset));
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        const std::string err = errno_text();
-        ::close(fd);
-        STRATA_THROW(internal, "cannot write checkpoint file ", file, " at byte ", offset, ": ", err);
-      }
-      p += n;
-      offset += static_cast<uint64_t>(n);
-      left -= static_cast<std::size_t>(n);
-    }
-  };
-  for (std::size_t k = 0; k < writes.size(); ++k) {
-    if (after_half != nullptr && k == writes.size() / 2) after_half();
-    const CheckpointWrite& w = writes[k];
-    const CheckpointRect& r = w.rect;
-    const uint64_t base = w.dataset_offset + static_cast<uint64_t>(r.row * w.dataset_cols + r.col) * sizeof(float);
-    if (r.cols == w.dataset_cols) {
-      put(w.data, static_cast<std::size_t>(r.count()), base);
-    } else {
-      for (int64_t i = 0; i < r.rows; ++i)
-        put(w.data + i * r.cols, static_cast<std::size_t>(r.cols),
-            base + static_cast<uint64_t>(i * w.dataset_cols) * sizeof(float));
-    }
-  }
-  const int rc = ::fsync(fd);
-  const std::string err = rc != 0 ? errno_text() : std::string();
-  ::close(fd);
-  STRATA_CHECK(rc == 0, internal, "fsync of checkpoint file ", file, " failed: ", err);
+  STRATA_CHECK(H5Fclose(f.release()) >= 0, internal, "cannot close ", file, hdf5_detail_suffix());
 }
 
 void set_checkpoint_checksums(const std::string& file, const std::vector<std::string>& dataset_paths,

@@ -7,7 +7,8 @@
 // A step directory is written as <dir>/.tmp_step_<8-digit step>/ and renamed when complete, so a
 // directory named step_* is always whole (a crash leaves only a .tmp_* directory, removed by the next save).
 //
-// state.h5 (HDF5; written collectively by all ranks with MPI-IO, or by one process):
+// state.h5 (HDF5; created by one rank, then the tensors written collectively by all ranks with parallel HDF5
+// (MPI-IO, io/checkpoint_write.h), or everything by one process):
 //   /params/<name>       float32, full logical shape: the parameters, which are the fp32 master weights
 //   /exp_avg/<name>      float32, same shape: AdamW first moment
 //   /exp_avg_sq/<name>   float32, same shape: AdamW second moment
@@ -103,25 +104,11 @@ struct CheckpointDatasetSpec {
   std::vector<int64_t> shape;  // full logical shape
 };
 
-// Creates `file` (serial HDF5) with the metadata and every dataset (contiguous, allocated, unwritten,
-// checksum 0) and returns each dataset's byte offset in the file, so that ranks can write their
-// rectangles into it in parallel (write_checkpoint_rects). Error internal on I/O failure.
-std::vector<uint64_t> create_checkpoint_file(const std::string& file, const CheckpointMeta& meta,
-                                             const std::vector<CheckpointDatasetSpec>& datasets);
-
-// One rectangle of a dataset and its data, for write_checkpoint_rects.
-struct CheckpointWrite {
-  uint64_t dataset_offset = 0;  // from create_checkpoint_file
-  int64_t dataset_cols = 1;
-  CheckpointRect rect;
-  const float* data = nullptr;  // rect.count() floats, row-major
-};
-
-// Writes the rectangles into `file` at their places (pwrite: no HDF5 or MPI call, so any thread may
-// call it, several processes at once) and fsyncs it. `after_half` (may be empty) runs when half the
-// writes are done (the test crash hook). Error internal naming the file on failure.
-void write_checkpoint_rects(const std::string& file, const std::vector<CheckpointWrite>& writes,
-                            void (*after_half)() = nullptr);
+// Creates `file` (serial HDF5, one process) with the metadata and every dataset (contiguous, allocated,
+// unwritten, checksum 0), so that the ranks can then write their rectangles into it collectively
+// (io/checkpoint_write.h). Error internal on I/O failure.
+void create_checkpoint_file(const std::string& file, const CheckpointMeta& meta,
+                            const std::vector<CheckpointDatasetSpec>& datasets);
 
 // Stores the datasets' checksums (attribute "checksum") and fsyncs the file (one process, after every
 // rank's data is written).

@@ -19,7 +19,14 @@ class H5Id {
   H5Id(hid_t id, herr_t (*close)(hid_t)) : id_(id), close_(close) {}
   ~H5Id() { reset(); }
   H5Id(H5Id&& other) noexcept : id_(other.release()), close_(other.close_) {}
-  H5Id& operator=(H5Id&&) = delete;
+  H5Id& operator=(H5Id&& other) noexcept {
+    if (this != &other) {
+      reset();
+      close_ = other.close_;
+      id_ = other.release();
+    }
+    return *this;
+  }
   hid_t get() const { return id_; }
   bool valid() const { return id_ >= 0; }
   hid_t release() { return std::exchange(id_, H5I_INVALID_HID); }

@@ -3,7 +3,13 @@
 // backend (make_mpi_groups in mpi_communicator.h), then passed explicitly to the layers that use a
 // group: there is no global parallel state. Frees its communicators when destroyed, which must
 // happen before MPI_Finalize.
+//
+// It also holds the file-I/O communicator: an MPI duplicate of the whole job's communicator, used only
+// for collective file access (parallel HDF5 checkpoints, possibly on a background thread, which MPI
+// allows on its own communicator under MPI_THREAD_MULTIPLE). MPI_COMM_NULL when none was given.
 #pragma once
+
+#include <mpi.h>
 
 #include <memory>
 #include <utility>
@@ -20,11 +26,24 @@ class ParallelGroups {
   // embedding().rank() is 0 on the first stage, 1 on the last (0 when pipeline == 1).
   ParallelGroups(Topology topology, std::unique_ptr<Communicator> tensor, std::unique_ptr<Communicator> data,
                  std::unique_ptr<Communicator> pipeline, std::unique_ptr<Communicator> model,
-                 std::unique_ptr<Communicator> embedding)
+                 std::unique_ptr<Communicator> embedding, MPI_Comm io = MPI_COMM_NULL)
       : topology_(std::move(topology)), tensor_(std::move(tensor)), data_(std::move(data)),
-        pipeline_(std::move(pipeline)), model_(std::move(model)), embedding_(std::move(embedding)) {}
-  ParallelGroups(ParallelGroups&&) noexcept = default;
-  ParallelGroups& operator=(ParallelGroups&&) noexcept = default;
+        pipeline_(std::move(pipeline)), model_(std::move(model)), embedding_(std::move(embedding)), io_(io) {}
+  ParallelGroups(ParallelGroups&& o) noexcept
+      : topology_(std::move(o.topology_)), tensor_(std::move(o.tensor_)), data_(std::move(o.data_)),
+        pipeline_(std::move(o.pipeline_)), model_(std::move(o.model_)), embedding_(std::move(o.embedding_)),
+        io_(std::exchange(o.io_, MPI_COMM_NULL)) {}
+  ParallelGroups& operator=(ParallelGroups&& o) noexcept {
+    if (this != &o) {
+      free_io();
+      topology_ = std::move(o.topology_);
+      tensor_ = std::move(o.tensor_), data_ = std::move(o.data_), pipeline_ = std::move(o.pipeline_);
+      model_ = std::move(o.model_), embedding_ = std::move(o.embedding_);
+      io_ = std::exchange(o.io_, MPI_COMM_NULL);
+    }
+    return *this;
+  }
+  ~ParallelGroups() { free_io(); }
 
   const Topology& topology() const { return topology_; }
   Communicator& tensor() const { return *tensor_; }      // same dp, pp: size T
@@ -38,6 +57,8 @@ class ParallelGroups {
   // null on a middle stage, where has_embedding() is false.
   bool has_embedding() const { return embedding_ != nullptr; }
   Communicator* embedding() const { return embedding_.get(); }
+  // Every rank of the job, for collective file I/O only (see the top of this file).
+  MPI_Comm io() const { return io_; }
 
   // Reset the byte counters of every communicator (e.g. at the start of a step).
   void reset_stats() const {
@@ -47,7 +68,14 @@ class ParallelGroups {
 
  private:
   Topology topology_;
+  void free_io() noexcept {
+    int finalized = 0;
+    MPI_Finalized(&finalized);
+    if (io_ != MPI_COMM_NULL && !finalized) MPI_Comm_free(&io_);
+    io_ = MPI_COMM_NULL;
+  }
   std::unique_ptr<Communicator> tensor_, data_, pipeline_, model_, embedding_;
+  MPI_Comm io_ = MPI_COMM_NULL;
 };
 
 }  // namespace strata

@@ -348,8 +348,11 @@ ParallelGroups make_groups_over_mpi(const Topology& topology, MPI_Comm world, co
   std::unique_ptr<Communicator> w_pipeline = wrap(std::move(pipeline));
   std::unique_ptr<Communicator> w_model = wrap(std::move(model));
   std::unique_ptr<Communicator> w_embedding = embedding ? wrap(std::move(embedding)) : nullptr;
+  MPI_Comm io = MPI_COMM_NULL;
+  MPI_CHECK(MPI_Comm_dup(world, &io));
+  MPI_Comm_set_errhandler(io, MPI_ERRORS_RETURN);
   return ParallelGroups(topology, std::move(w_tensor), std::move(w_data), std::move(w_pipeline), std::move(w_model),
-                        std::move(w_embedding));
+                        std::move(w_embedding), io);
 }
 
 }  // namespace strata

@@ -22,7 +22,10 @@
 
 namespace strata {
 
-// RAII MPI session: MPI_Init_thread(FUNNELED) in the constructor, MPI_Finalize in the destructor.
+// RAII MPI session: MPI_Init_thread in the constructor, MPI_Finalize in the destructor. It asks for
+// MPI_THREAD_MULTIPLE: the main thread makes every call but one, the checkpoint writer thread's
+// collective file I/O on its own communicator (src/checkpoint.h); with less, async saves write
+// synchronously.
 // Errors are returned (MPI_ERRORS_RETURN) so they surface as exceptions with a location.
 class MpiSession {
  public:

@@ -48,13 +48,6 @@ void world_all_reduce(const ParallelGroups* g, std::span<T> v, ReduceOp op) {
   if (g->model().size() > 1) g->model().all_reduce(v, op);
 }
 
-// World rank 0 is model rank 0 and data rank 0: broadcast over its model group, then every data group.
-void world_broadcast_from_0(const ParallelGroups* g, std::span<int64_t> v) {
-  if (g == nullptr) return;
-  if (g->model().size() > 1) g->model().broadcast(v, 0);
-  if (g->data().size() > 1) g->data().broadcast(v, 0);
-}
-
 // Every rank passes its error message ("" when it has none) and gets the lowest failing rank's, prefixed
 // with its rank, or "" when no rank failed.
 std::string agree_on_error(const ParallelGroups* g, int world_rank, const std::string& mine) {
@@ -214,6 +207,7 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
       datasets_.push_back({std::string(group) + "/" + t.name(), s});
     }
   for (const ParamTensor& t : layout_.tensors()) dataset_of_tensor_.push_back(index.at(t.name()));
+  for (const CheckpointDatasetSpec& d : datasets_) dataset_paths_.push_back(d.path);
 
   // This rank's pieces: ZeRO's row split of every local tensor over the data group.
   std::vector<ShardTensor> shard_tensors;
@@ -248,6 +242,7 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
                         bool async) {
   STRATA_CHECK(!cfg_.checkpoint.dir.empty(), config, "checkpoint.dir: no checkpoint directory to save into");
   wait();
+  async = async && background_writes_possible();
   auto p = std::make_unique<Pending>();
   p->step = pos.step;
   p->sums.assign(datasets_.size(), 0);
@@ -274,10 +269,9 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
   };
   if (!direct && !copy_in_background) copy_pieces();
   p->copied = !copy_in_background;
-  // 2. Rank 0 creates the file with every dataset in place; the others learn the datasets' offsets.
+  // 2. Rank 0 creates the file with every dataset allocated in place; the agreement is the barrier after it.
   const std::string& dir = cfg_.checkpoint.dir;
   p->file = checkpoint_temp_dir(dir, pos.step) + "/" + kCheckpointStateFile;
-  std::vector<int64_t> offsets(datasets_.size(), 0);
   std::string err;
   if (world_rank_ == 0) {
     try {
@@ -291,24 +285,18 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
       meta.config_ini = config_to_ini(cfg_);
       meta.layout = layout_text(cfg_, groups_);
       prepare_checkpoint_temp_dir(dir, pos.step);
-      const std::vector<uint64_t> off = create_checkpoint_file(p->file, meta, datasets_);
-      for (std::size_t i = 0; i < off.size(); ++i) offsets[i] = static_cast<int64_t>(off[i]);
+      create_checkpoint_file(p->file, meta, datasets_);
     } catch (const std::exception& e) {
       err = e.what();
     }
   }
   err = agree_on_error(groups_, world_rank_, err);
   STRATA_CHECK(err.empty(), internal, "saving checkpoint step ", pos.step, " in ", dir, " failed: ", err);
-  world_broadcast_from_0(groups_, std::span<int64_t>(offsets));
-  // 3. Every rank writes its rectangles (here or on a background thread) and hashes them.
+  // 3. Every rank writes its rectangles collectively with parallel HDF5 (here or on a background thread)
+  // and hashes them.
   std::vector<CheckpointWrite> writes;
   const std::size_t per_group = datasets_.size() / 3;
   std::size_t at = 0;
-  struct Hash {
-    int dataset;
-    CheckpointWrite w;
-  };
-  std::vector<Hash> hashes;
   for (const Piece& pc : owned_) {
     if (!pc.owner) continue;
     const ParamTensor& t = layout_.tensors()[pc.tensor];
@@ -319,18 +307,13 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     if (!direct) src[0] = staging_.get() + at, src[1] = staging_.get() + n + at, src[2] = staging_.get() + 2 * n + at;
     for (const RectAt& r : rects_of(t, part.tensor_rank, part.tensor_size, static_cast<int64_t>(pc.first_row),
                                     static_cast<int64_t>(pc.rows), datasets_[d0].shape[0]))
-      for (int g = 0; g < 3; ++g) {
-        const int d = d0 + g * static_cast<int>(per_group);
-        const CheckpointWrite w{static_cast<uint64_t>(offsets[d]), cols, r.rect, src[g] + r.at};
-        writes.push_back(w);
-        hashes.push_back({d, w});
-      }
+      for (int g = 0; g < 3; ++g) writes.push_back({d0 + g * static_cast<int>(per_group), cols, r.rect, src[g] + r.at});
     at += pc.rows * row_len(t);
   }
   g_crash_step = pos.step;
   crash_if("before_data");
   Pending* raw = p.get();
-  auto work = [raw, writes = std::move(writes), hashes = std::move(hashes), async, copy_in_background,
+  auto work = [raw, writes = std::move(writes), specs = &datasets_, io = io_comm(), async, copy_in_background,
                copy_pieces]() {
     try {
       if (async) {
@@ -343,8 +326,8 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
         copy_pieces();
         raw->set_copied();
       }
-      write_checkpoint_rects(raw->file, writes, crash_mid_data);
-      for (const Hash& h : hashes) raw->sums[h.dataset] += checkpoint_rect_checksum(h.w.data, h.w.rect, h.w.dataset_cols);
+      write_checkpoint_data(io, raw->file, *specs, writes, crash_mid_data);
+      for (const CheckpointWrite& w : writes) raw->sums[w.dataset] += checkpoint_rect_checksum(w.data, w.rect, w.dataset_cols);
     } catch (const std::exception& e) {
       raw->error = e.what();
     }
@@ -359,6 +342,21 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
     work();
     commit();
   }
+}
+
+MPI_Comm Checkpointer::io_comm() const { return groups_ != nullptr ? groups_->io() : MPI_COMM_NULL; }
+
+bool Checkpointer::background_writes_possible() {
+  if (io_comm() == MPI_COMM_NULL) return true;
+  int level = MPI_THREAD_SINGLE;
+  MPI_Query_thread(&level);
+  if (level == MPI_THREAD_MULTIPLE) return true;
+  if (world_rank_ == 0 && !warned_sync_)
+    std::fprintf(stderr, "strata-train: warning: checkpoint.async: this MPI library does not provide "
+                         "MPI_THREAD_MULTIPLE, which collective writes from a background thread need; saving "
+                         "synchronously\n");
+  warned_sync_ = true;
+  return false;
 }
 
 void Checkpointer::wait_for_copy() {
@@ -390,9 +388,7 @@ void Checkpointer::commit() {
   world_sum_checksums(groups_, p.sums);
   if (world_rank_ == 0) {
     try {
-      std::vector<std::string> paths;
-      for (const CheckpointDatasetSpec& d : datasets_) paths.push_back(d.path);
-      set_checkpoint_checksums(p.file, paths, p.sums);
+      set_checkpoint_checksums(p.file, dataset_paths_, p.sums);
       commit_checkpoint_dir(cfg_.checkpoint.dir, p.step, cfg_.checkpoint.keep, crash_before_latest);
     } catch (const std::exception& e) {
       err = e.what();

@@ -14,7 +14,8 @@
 // shards, or everything at stage 0) and hashes the part it owns, so the checksums sum to each dataset's.
 //
 // Saving: rank 0 creates state.h5 (metadata, datasets allocated in place), every rank copies its owned
-// rectangles to a host buffer and writes them at their places in the file (pwrite + fsync), then the
+// rectangles to a host buffer and all ranks write them into the file collectively with parallel HDF5
+// (MPI-IO on the groups' file-I/O communicator, io/checkpoint_write.h) and fsync, then the
 // checksums and statuses are summed over all ranks, rank 0 stores the checksums and commits the
 // directory (rename, `latest`) — only after every rank's data is durable. With async the writing runs
 // on a background thread (on the CPU backend the host copy too, overlapping the next forward/backward:
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "io/checkpoint_file.h"
+#include "io/checkpoint_write.h"
 #include "kernels/backend.h"
 #include "parallel/groups.h"
 #include "parallel/zero_partition.h"
@@ -92,6 +94,10 @@ class Checkpointer {
   static std::unique_ptr<float[]> allocate_staging(std::size_t n);
   void host_copy(float* dst, const float* src, std::size_t count);
   void report_resume(const std::string& step_dir, const TrainPosition& pos) const;
+  MPI_Comm io_comm() const;  // the groups' file-I/O communicator; MPI_COMM_NULL on one rank
+  // Whether an async save may write on a background thread: one rank, or MPI_THREAD_MULTIPLE (else the
+  // writes run in save(), with a warning once).
+  bool background_writes_possible();
 
   Config cfg_;
   Backend& be_;
@@ -104,12 +110,14 @@ class Checkpointer {
   bool sharded_params_ = false;
   std::size_t sharded_state_size_ = 0;  // this rank's Adam state floats when sharded
   std::vector<CheckpointDatasetSpec> datasets_;  // all datasets of the full model, file order
+  std::vector<std::string> dataset_paths_;       // datasets_' paths
   std::vector<int> dataset_of_tensor_;           // local tensor -> index of its params dataset
   std::vector<Piece> owned_;                     // this rank's pieces (all groups use the same)
   std::size_t staged_ = 0;
   std::unique_ptr<float[]> staging_;  // the host copy of an async save (staged_ floats), kept between saves
   std::unique_ptr<Pending> pending_state_;
   bool pending_ = false;
+  bool warned_sync_ = false;
   int64_t last_saved_ = -1;
 };
 
