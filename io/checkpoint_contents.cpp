@@ -83,6 +83,7 @@ void write_checkpoint(const std::string& checkpoint_dir, const CheckpointContent
   write_checkpoint_data(MPI_COMM_NULL, file, specs, writes);
   set_checkpoint_checksums(file, paths, sums);
   commit_checkpoint_dir(checkpoint_dir, c.step, std::numeric_limits<int>::max());
+  remove_checkpoint_trash(checkpoint_dir);
 }
 
 }  // namespace strata

@@ -182,6 +182,25 @@ std::string prepare_checkpoint_temp_dir(const std::string& checkpoint_dir, int64
   return tmp;
 }
 
+namespace {
+
+// Removes the entries of `dir` whose names start with `prefix`, ignoring errors (collected first:
+// removing while iterating is not portable).
+void remove_prefixed(const std::string& dir, const std::string& prefix) noexcept {
+  try {
+    std::vector<fs::path> doomed;
+    std::error_code ec;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (it->path().filename().string().rfind(prefix, 0) == 0) doomed.push_back(it->path());
+    for (const fs::path& p : doomed) fs::remove_all(p, ec);
+  } catch (...) {  // std::bad_alloc: leave it for the next time
+  }
+}
+
+}  // namespace
+
+void remove_checkpoint_trash(const std::string& checkpoint_dir) noexcept { remove_prefixed(checkpoint_dir, ".trash_"); }
+
 void commit_checkpoint_dir(const std::string& checkpoint_dir, int64_t step, int keep, void (*before_latest)()) {
   const fs::path dir(checkpoint_dir);
   const std::string name = checkpoint_step_name(step);
@@ -190,10 +209,13 @@ void commit_checkpoint_dir(const std::string& checkpoint_dir, int64_t step, int 
   std::error_code ec;
   // An older checkpoint of the same step (a run resumed from before it) moves aside first: a step_*
   // name always holds a complete checkpoint.
-  const std::string old = (dir / (".old_" + name)).string();
+  auto retire = [&](const std::string& step_name) {
+    const fs::path trash = dir / (".trash_" + step_name);
+    fs::remove_all(trash, ec);
+    fs::rename(dir / step_name, trash, ec);
+  };
   if (fs::exists(final_dir)) {
-    fs::remove_all(old, ec);
-    fs::rename(final_dir, old, ec);
+    retire(name);
     STRATA_CHECK(!ec, internal, "cannot move ", final_dir, " aside: ", ec.message());
   }
   fs::rename(tmp, final_dir, ec);
@@ -211,16 +233,14 @@ void commit_checkpoint_dir(const std::string& checkpoint_dir, int64_t step, int 
   fs::rename(latest_tmp, latest, ec);
   STRATA_CHECK(!ec, internal, "cannot rename ", latest_tmp, " to ", latest, ": ", ec.message());
   fsync_path(checkpoint_dir, true);
-  fs::remove_all(old, ec);
   // Keep the `keep` newest checkpoints up to this step (this one included). Newer step directories
   // (from a run this one was not resumed from the end of) are left alone.
   int kept = 0;
   for (const std::string& s : list_checkpoints(checkpoint_dir)) {
     if (s > name) continue;
-    if (++kept > keep) fs::remove_all(dir / s, ec);
+    if (++kept > keep) retire(s);
   }
-  for (const auto& e : fs::directory_iterator(dir, ec))
-    if (e.path().filename().string().rfind(".tmp_step_", 0) == 0) fs::remove_all(e.path(), ec);
+  remove_prefixed(checkpoint_dir, ".tmp_step_");
 }
 
 std::vector<std::string> list_checkpoints(const std::string& checkpoint_dir) {

@@ -122,11 +122,17 @@ std::string checkpoint_temp_dir(const std::string& checkpoint_dir, int64_t step)
 std::string prepare_checkpoint_temp_dir(const std::string& checkpoint_dir, int64_t step);
 
 // Renames <dir>/.tmp_step_<step> to <dir>/step_<step> (replacing an older one of that step), fsyncs,
-// then replaces <dir>/latest atomically, then removes all but the `keep` newest step directories (the
-// new one is never removed). `before_latest` (may be empty) runs between the rename and the update of
-// latest (the test crash hook).
+// then replaces <dir>/latest atomically, then retires all but the `keep` newest step directories (the
+// new one never): they are renamed to <dir>/.trash_step_<step>, which is quick; deleting their files
+// (seconds for a large model on some filesystems) is left to remove_checkpoint_trash, which the trainer
+// runs on a background thread. `before_latest` (may be empty) runs between the rename and the update of
+// latest (the test crash hook). Leftover .tmp_step_* directories (a crashed save) are removed.
 void commit_checkpoint_dir(const std::string& checkpoint_dir, int64_t step, int keep,
                            void (*before_latest)() = nullptr);
+
+// Deletes the retired checkpoints (<dir>/.trash_*; also those a crash left). Never throws: what cannot
+// be removed now is tried again after the next commit.
+void remove_checkpoint_trash(const std::string& checkpoint_dir) noexcept;
 
 // The step directories of a checkpoint directory, newest first (names step_<8 digits> only).
 std::vector<std::string> list_checkpoints(const std::string& checkpoint_dir);

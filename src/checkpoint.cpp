@@ -236,6 +236,7 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
 
 Checkpointer::~Checkpointer() {
   if (pending_state_ && pending_state_->thread.joinable()) pending_state_->thread.join();
+  if (trash_thread_.joinable()) trash_thread_.join();
 }
 
 void Checkpointer::save(const float* params, const float* adam_m, const float* adam_v, const TrainPosition& pos,
@@ -389,7 +390,10 @@ void Checkpointer::commit() {
   if (world_rank_ == 0) {
     try {
       set_checkpoint_checksums(p.file, dataset_paths_, p.sums);
+      if (trash_thread_.joinable()) trash_thread_.join();
       commit_checkpoint_dir(cfg_.checkpoint.dir, p.step, cfg_.checkpoint.keep, crash_before_latest);
+      // The retired checkpoints' files are deleted while training goes on.
+      trash_thread_ = std::thread(remove_checkpoint_trash, cfg_.checkpoint.dir);
     } catch (const std::exception& e) {
       err = e.what();
     }

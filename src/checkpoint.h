@@ -17,7 +17,8 @@
 // rectangles to a host buffer and all ranks write them into the file collectively with parallel HDF5
 // (MPI-IO on the groups' file-I/O communicator, io/checkpoint_write.h) and fsync, then the
 // checksums and statuses are summed over all ranks, rank 0 stores the checksums and commits the
-// directory (rename, `latest`) — only after every rank's data is durable. With async the writing runs
+// directory (rename, `latest`) — only after every rank's data is durable — and deletes the checkpoints
+// beyond checkpoint.keep on a background thread. With async the writing runs
 // on a background thread (on the CPU backend the host copy too, overlapping the next forward/backward:
 // wait_for_copy() before the optimizer step); poll() (after every step) commits once every rank is
 // done, wait() blocks.
@@ -116,6 +117,7 @@ class Checkpointer {
   std::size_t staged_ = 0;
   std::unique_ptr<float[]> staging_;  // the host copy of an async save (staged_ floats), kept between saves
   std::unique_ptr<Pending> pending_state_;
+  std::thread trash_thread_;  // rank 0: deletes the checkpoints the last commit retired
   bool pending_ = false;
   bool warned_sync_ = false;
   int64_t last_saved_ = -1;

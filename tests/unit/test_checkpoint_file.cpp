@@ -168,6 +168,13 @@ TEST(CheckpointFile, LatestNamesTheNewestAndKeepPrunesOlderOnes) {
   commit_checkpoint_dir(dir.path().string(), 8, 2);
   EXPECT_EQ(list_checkpoints(dir.path().string()), (std::vector<std::string>{"step_00000008", "step_00000006"}));
   EXPECT_EQ(*latest_checkpoint(dir.path().string()), (dir.path() / "step_00000008").string());
+  // The older ones are retired (renamed aside, quick) and deleted later (the trainer: in the background).
+  EXPECT_TRUE(fs::exists(dir.path() / ".trash_step_00000004" / kCheckpointStateFile));
+  EXPECT_TRUE(fs::exists(dir.path() / ".trash_step_00000002"));
+  remove_checkpoint_trash(dir.path().string());
+  EXPECT_FALSE(fs::exists(dir.path() / ".trash_step_00000004"));
+  EXPECT_FALSE(fs::exists(dir.path() / ".trash_step_00000002"));
+  EXPECT_TRUE(fs::exists(dir.path() / "step_00000006" / kCheckpointStateFile));
   // A leftover temporary directory of a crashed save is never taken for a checkpoint.
   fs::create_directories(dir.path() / ".tmp_step_00000010");
   EXPECT_EQ(list_checkpoints(dir.path().string()).front(), "step_00000008");
