@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <exception>
 #include <numeric>
 #include <utility>
 #include <vector>
@@ -113,6 +114,13 @@ NcclCommunicator::NcclCommunicator(std::unique_ptr<MpiCommunicator> mpi, cuda::S
 }
 
 NcclCommunicator::~NcclCommunicator() {
+  // Destroyed while an exception unwinds (this rank failed, maybe alone: parallel/abort_lone_failure.h):
+  // its peers may never match an operation in flight, and ncclCommDestroy, like the synchronize, waits
+  // for NCCL's streams; ncclCommAbort stops those operations instead.
+  if (std::uncaught_exceptions() > 0) {
+    if (comm_) ncclCommAbort(comm_);
+    return;
+  }
   if (streams_.comm) cudaStreamSynchronize(streams_.comm);
   if (comm_) ncclCommDestroy(comm_);
 }

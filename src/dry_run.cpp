@@ -11,6 +11,7 @@
 #include "src/param_layout.h"
 #include "src/plan_cli.h"
 #include "src/plan_report.h"
+#include "src/program_main.h"
 
 namespace strata {
 namespace {
@@ -148,7 +149,8 @@ bool wants_dry_run(int argc, char** argv) {
 }
 
 int dry_run_main(int argc, char** argv) {
-  try {
+  ProgramMain program("strata-train: --dry-run", "strata-train --dry-run");
+  return program.run([&] {
     const PlanCli cli = parse_plan_cli(argc, argv, {"dry-run", "help"});
     if (cli.has("help")) {
       std::printf("usage: strata-train --dry-run CONFIG.ini --world-size N [--hardware NAME] [--section.key=value ...]\n"
@@ -168,13 +170,7 @@ int dry_run_main(int argc, char** argv) {
     STRATA_CHECK(run.fits, config, "the layout does not fit: rank ", run.max_rank, " needs ", gib(run.max_memory),
                  " of ", run.hw.memory_gib, " GiB (strata-plan --search lists layouts that fit)");
     return 0;
-  } catch (const Error& e) {
-    std::fprintf(stderr, "strata-train: --dry-run: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "strata-train: --dry-run: error: %s\n", e.what());
-    return 1;
-  }
+  });
 }
 
 }  // namespace strata

@@ -7,8 +7,8 @@
 
 #include "kernels/error.h"
 #include "src/ckpt_commands.h"
+#include "src/program_main.h"
 
-namespace po = boost::program_options;
 using namespace strata;
 
 namespace {
@@ -31,7 +31,8 @@ constexpr const char* main_usage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
+  ProgramMain program("strata-ckpt", std::string("strata-ckpt ") + (argc >= 2 ? argv[1] : ""));
+  return program.run([&] {
     const std::vector<std::string> args(argv + std::min(argc, 2), argv + argc);
     const std::string command = argc >= 2 ? argv[1] : "";
     if (command == "--help" || command == "-h" || command == "help") {
@@ -48,15 +49,5 @@ int main(int argc, char** argv) {
                                   : "strata-ckpt: error: unknown command '" + command + "'\n")
               << main_usage;
     return 2;
-  } catch (const Error& e) {
-    std::cerr << "strata-ckpt: error: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const po::error& e) {
-    std::cerr << "strata-ckpt: error: " << e.what() << " (see 'strata-ckpt " << (argc >= 2 ? argv[1] : "")
-              << " --help')\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << "strata-ckpt: error: " << e.what() << "\n";
-    return 1;
-  }
+  });
 }

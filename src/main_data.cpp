@@ -3,15 +3,13 @@
 // Exit codes: 0 ok, 2 usage, 3 bad input data, 1 anything else.
 #include <algorithm>
 #include <iostream>
-#include <optional>
 #include <string>
 #include <vector>
 
 #include "kernels/error.h"
-#include "parallel/mpi_env.h"
 #include "src/data_commands.h"
+#include "src/program_main.h"
 
-namespace po = boost::program_options;
 using namespace strata;
 
 namespace {
@@ -31,9 +29,8 @@ constexpr const char* main_usage =
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::optional<MpiSession> mpi;  // `build` runs under mpirun too (one rank without it)
-  std::string error = "strata-data: error: ";
-  try {
+  ProgramMain program("strata-data", std::string("strata-data ") + (argc >= 2 ? argv[1] : ""));
+  return program.run([&] {
     const std::vector<std::string> args(argv + std::min(argc, 2), argv + argc);
     const std::string command = argc >= 2 ? argv[1] : "";
     if (command == "--help" || command == "-h" || command == "help") {
@@ -41,8 +38,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (command == "build") {
-      mpi.emplace(&argc, &argv);
-      if (mpi->size() > 1) error = "strata-data: rank " + std::to_string(mpi->rank()) + ": error: ";
+      program.start_mpi(&argc, &argv);  // `build` runs under mpirun too (one rank without it)
       return data_build(args);
     }
     if (command == "inspect") return data_inspect(args);
@@ -52,15 +48,5 @@ int main(int argc, char** argv) {
                                   : "strata-data: error: unknown command '" + command + "'\n")
               << main_usage;
     return 2;
-  } catch (const Error& e) {
-    std::cerr << error << e.what() << "\n";
-    return e.exit_code();
-  } catch (const po::error& e) {
-    std::cerr << error << e.what() << " (see 'strata-data " << (argc >= 2 ? argv[1] : "")
-              << " --help')\n";
-    return 2;
-  } catch (const std::exception& e) {
-    std::cerr << error << e.what() << "\n";
-    return 1;
-  }
+  });
 }

@@ -16,6 +16,7 @@
 #include "src/plan_report.h"
 #include "src/plan_search.h"
 #include "src/plan_time.h"
+#include "src/program_main.h"
 #include "src/sgemm_probe.h"
 
 namespace {
@@ -108,13 +109,6 @@ int run(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    return run(argc, argv);
-  } catch (const strata::Error& e) {
-    std::fprintf(stderr, "strata-plan: error: %s\n", e.what());
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "strata-plan: error: %s\n", e.what());
-    return 1;
-  }
+  strata::ProgramMain program("strata-plan", "strata-plan");
+  return program.run([&] { return run(argc, argv); });
 }

@@ -4,6 +4,7 @@
 // Launched directly (one rank) or under mpirun/srun. Exit codes: 0 ok, 2 usage/configuration,
 // 3 bad input data, 75 stopped early by SIGUSR1/SIGTERM or train.max_minutes after saving a checkpoint
 // (src/stop_signals.h; the job scripts requeue on it), 1 otherwise.
+// A rank that fails while the others go on aborts the whole job with its exit code (src/program_main.h).
 #include <omp.h>
 
 #include <chrono>
@@ -26,6 +27,7 @@
 #include "src/device_select.h"
 #include "src/dry_run.h"
 #include "src/launch_report.h"
+#include "src/program_main.h"
 #include "src/sgemm_probe.h"
 #include "src/stop_signals.h"
 #include "src/trainer.h"
@@ -50,7 +52,8 @@ const char* kUsage =
     "signals: SIGUSR1 or SIGTERM (to any rank) stops every rank at the next step boundary, saves a\n"
     "checkpoint (checkpoint.dir) and exits 75; so does train.max_minutes before the budget ends.\n\n"
     "exit codes: 0 success, 2 usage or configuration error, 3 bad input data,\n"
-    "            75 stopped early with a checkpoint saved (run again to resume), 1 otherwise\n";
+    "            75 stopped early with a checkpoint saved (run again to resume), 1 otherwise;\n"
+    "            a rank that fails alone ends every rank with its code within STRATA_ERROR_EXIT_SECONDS (30)\n";
 
 struct Args {
   std::string config;
@@ -192,21 +195,6 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
 int main(int argc, char** argv) {
   if (strata::wants_dry_run(argc, argv)) return strata::dry_run_main(argc, argv);
   const auto start = std::chrono::steady_clock::now();  // train.max_minutes counts from here
-  int code = 1;
-  try {
-    strata::MpiSession mpi(&argc, &argv);
-    try {
-      code = run(argc, argv, mpi, start);
-    } catch (const strata::Error& e) {
-      std::fprintf(stderr, "strata-train: rank %d: error: %s\n", mpi.rank(), e.what());
-      code = e.exit_code();
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "strata-train: rank %d: error: %s\n", mpi.rank(), e.what());
-      code = 1;
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "strata-train: error: MPI start-up failed: %s\n", e.what());
-    return 1;
-  }
-  return code;
+  strata::ProgramMain program("strata-train", "strata-train");
+  return program.run([&] { return run(argc, argv, program.start_mpi(&argc, &argv), start); });
 }

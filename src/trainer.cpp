@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <span>
 
 #include "io/sample_order.h"
@@ -45,6 +46,26 @@ int activation_slots(const Config& cfg, const ParallelGroups* groups) {
 
 Communicator* tensor_group(const ParallelGroups* groups) {
   return groups != nullptr && groups->tensor().size() > 1 ? &groups->tensor() : nullptr;
+}
+
+// Test hook (tests/e2e/lone_failure.sh, docs/jobs.md): STRATA_TEST_FAIL_RANK=R with STRATA_TEST_FAIL_STEP=S
+// makes world rank R alone throw a data error as it starts step S (1-based: micro_batch -1), or with
+// STRATA_TEST_FAIL_MICRO_BATCH=M as well, as it reads micro-batch M of step S's training data (mid-step,
+// with communication of earlier micro-batches possibly in flight; middle pipeline stages read nothing) —
+// as a shard that only it reads going bad would. The other ranks go on into the step's communication.
+void fail_if_test_asks(const ParallelGroups* groups, int64_t step, int micro_batch) {
+  const char* rank = std::getenv("STRATA_TEST_FAIL_RANK");
+  const char* at = std::getenv("STRATA_TEST_FAIL_STEP");
+  const char* mb = std::getenv("STRATA_TEST_FAIL_MICRO_BATCH");
+  const int me = groups != nullptr ? groups->topology().rank() : 0;
+  if (rank == nullptr || at == nullptr || std::atoi(rank) != me || std::atoll(at) != step) return;
+  if ((mb == nullptr ? -1 : std::atoi(mb)) != micro_batch) return;
+  if (micro_batch < 0)
+    STRATA_THROW(data, "STRATA_TEST_FAIL_RANK=", me, " STRATA_TEST_FAIL_STEP=", step, ": rank ", me,
+                 " fails alone at step ", step, " (test hook)");
+  STRATA_THROW(data, "STRATA_TEST_FAIL_RANK=", me, " STRATA_TEST_FAIL_STEP=", step, " STRATA_TEST_FAIL_MICRO_BATCH=",
+               micro_batch, ": rank ", me, " fails alone reading micro-batch ", micro_batch, " of step ", step,
+               " (test hook)");
 }
 
 }  // namespace
@@ -305,6 +326,7 @@ Trainer::Memory Trainer::memory() const {
 }
 
 void Trainer::read_micro_batch(BatchSource& source, int64_t batch, int m, int32_t* tokens, int32_t* targets) {
+  if (&source == train_.get()) fail_if_test_asks(groups_, batch + 1, m);
   const uint64_t first = micro_batch_first_sample(
       static_cast<uint64_t>(batch), static_cast<uint64_t>(cfg_.train.global_batch), static_cast<uint64_t>(m),
       static_cast<uint64_t>(data_rank_), static_cast<uint64_t>(data_size_), static_cast<uint64_t>(cfg_.train.micro_batch));
@@ -383,6 +405,7 @@ StopReason Trainer::run(MetricsLogger& logger, StopPolicy* stop) {
   const bool can_eval = valid_ != nullptr && cfg_.train.eval_steps > 0;
   StopReason reason = StopReason::none;
   while (step_ < total) {
+    fail_if_test_asks(groups_, step_ + 1, -1);
     StepMetrics m = step();
     const bool last = step_ == total;
     if (can_eval && ((eval_every > 0 && step_ % eval_every == 0) || last)) m.val_loss = evaluate();

@@ -32,6 +32,7 @@
 #include "src/checkpoint.h"
 #include "src/config.h"
 #include "src/metrics.h"
+#include "src/program_main.h"
 #include "src/trainer.h"
 
 namespace fs = std::filesystem;
@@ -176,16 +177,6 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  try {
-    strata::MpiSession mpi(&argc, &argv);
-    try {
-      return run(argc, argv, mpi);
-    } catch (const strata::Error& e) {
-      std::fprintf(stderr, "bench_checkpoint: rank %d: error: %s\n", mpi.rank(), e.what());
-      return e.exit_code();
-    }
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_checkpoint: error: %s\n", e.what());
-    return 1;
-  }
+  strata::ProgramMain program("bench_checkpoint", "bench_checkpoint");
+  return program.run([&] { return run(argc, argv, program.start_mpi(&argc, &argv)); });
 }

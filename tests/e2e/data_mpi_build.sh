@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # data_mpi_build.sh — `mpirun -np 3 strata-data build` writes the same shards as one process (byte and
 # BPE tokenizers, BPE trained or loaded, several tokenizing rounds), and a failure on any rank ends
-# every rank with the same exit code instead of a hang.
+# every rank with the same exit code instead of a hang, each rank returning it (no job abort).
 set -euo pipefail
 
 BIN="${STRATA_BIN:?STRATA_BIN must name the directory holding strata-data}/strata-data"
@@ -86,5 +86,7 @@ expect 3 mpi 3 "$BIN" build --tokenizer bpe --vocab small_vocab.json --merges sm
 contains err.txt "no token for byte 0x7a"
 # Count occurrences, not lines: mpirun may join two ranks' lines of stderr into one.
 [[ $(grep -o "error:" err.txt | wc -l) == 3 ]] || { cat err.txt; fail "every rank reports the error"; }
+# Agreed errors end every rank normally: no rank aborts the job (parallel/abort_lone_failure.h).
+! grep -q "aborting the job" err.txt || { cat err.txt; fail "a rank aborted the job on an agreed error"; }
 
 echo "data_mpi_build: all checks passed"

@@ -1,10 +1,13 @@
-// mpi_test_util.h — helpers of the MPI tests: the world, every layout that fits it, and a loop that
-// builds (and frees) the groups of each layout inside the calling test.
+// mpi_test_util.h — helpers of the MPI tests: the world, an environment variable set for a scope, every
+// layout that fits the world, and a loop that builds (and frees) the groups of each layout inside the
+// calling test.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +28,24 @@ inline int world_size() {
   MPI_Comm_size(MPI_COMM_WORLD, &n);
   return n;
 }
+
+// Sets or unsets an environment variable for the scope, restoring it afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_) setenv(name_, old_->c_str(), 1);
+    else unsetenv(name_);
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
 
 struct Layout {
   int tensor, pipeline;

@@ -12,27 +12,10 @@
 #include <thread>
 
 #include "parallel/mpi_env.h"
+#include "tests/mpi/mpi_test_util.h"
 
 namespace strata::test {
 namespace {
-
-// Sets or unsets an environment variable for the scope, restoring it afterwards.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value) setenv(name, value, 1);
-    else unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_) setenv(name_, old_->c_str(), 1);
-    else unsetenv(name_);
-  }
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 TEST(ThreadsPerRank, ExplicitSettingWinsElseFitsNodeShareAndAffinity) {
   MPI_Comm node = MPI_COMM_NULL;
