@@ -135,10 +135,10 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
                      : cfg.parallel.sequence_parallel     ? ", sequence parallel off (tensor 1)"
                                                           : "";
     std::printf("%s\nconfig %s | %d ranks (tensor %d x pipeline %d%s x data %d, order %s, ZeRO %d%s) | %d threads per "
-                "rank | backend %s\n",
+                "rank | backend %s | precision %s\n",
                 version_string().c_str(), cfg.source.empty() ? "(defaults)" : cfg.source.c_str(), mpi.size(),
                 topology.tensor_size(), topology.pipeline_size(), interleaved.c_str(), data_size, cfg.parallel.order.c_str(),
-                cfg.parallel.zero_stage, sp, threads, backend->name().c_str());
+                cfg.parallel.zero_stage, sp, threads, backend->name().c_str(), cfg.train.precision.c_str());
     std::printf("model: %d layers, hidden %d, heads %d, seq %d, vocab %d (padded %d): %lld parameters\n",
                 shape.layers, shape.hidden, shape.heads, shape.seq_len, shape.vocab_size, shape.padded_vocab(),
                 static_cast<long long>(gpt_parameter_count(shape)));

@@ -4,7 +4,7 @@
 # losses, which follow the fp32 run's within 2e-2 relative without being identical to them (the bf16
 # GEMMs were used); tensor 2 under mpirun matches the single-rank bf16 run within 1e-4 relative (see
 # tests/mpi_train/test_bf16_training.cpp for why bf16 layouts differ more than fp32's 1e-5); a resume
-# from a checkpoint continues bit for bit (one rank, data 2 ZeRO-3); the benchmark's log says precision
+# from a checkpoint continues bit for bit (one rank, data 2 ZeRO-3); the run's and the benchmark's logs say precision
 # bf16; an unknown precision is refused with exit 2 naming the key.
 set -euo pipefail
 
@@ -31,6 +31,7 @@ within() {  # within A B RTOL: every step's loss of run B within RTOL relative o
 
 train fp32 --train.precision=fp32
 train bf16 --train.precision=bf16
+contains out.txt "| precision bf16"
 within fp32 bf16 2e-2
 if diff <(losses fp32) <(losses bf16) > /dev/null; then fail "bf16 losses are identical to fp32: bf16 was not used"; fi
 
