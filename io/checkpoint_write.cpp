@@ -26,13 +26,13 @@ bool all_ok(MPI_Comm comm, bool ok) {
 struct OpenFile {
   H5Id xfer, file;
   std::string error;
-  OpenFile(MPI_Comm comm, const std::string& path) : xfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose) {
+  OpenFile(MPI_Comm comm, const std::string& path, bool collective) : xfer(H5Pcreate(H5P_DATASET_XFER), H5Pclose) {
     hdf5_silence_errors();
     H5Id fapl = hdf5_file_access();
     if (comm != MPI_COMM_NULL && H5Pset_fapl_mpio(fapl.get(), comm, MPI_INFO_NULL) < 0)
       error = "cannot select the MPI-IO driver" + hdf5_detail_suffix();
-    else if (comm != MPI_COMM_NULL && H5Pset_dxpl_mpio(xfer.get(), H5FD_MPIO_COLLECTIVE) < 0)
-      error = "cannot ask for collective transfers" + hdf5_detail_suffix();
+    else if (comm != MPI_COMM_NULL && H5Pset_dxpl_mpio(xfer.get(), collective ? H5FD_MPIO_COLLECTIVE : H5FD_MPIO_INDEPENDENT) < 0)
+      error = "cannot set the MPI-IO transfer mode" + hdf5_detail_suffix();
     if (!error.empty()) return;
     file = H5Id(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose);
     if (!file.valid()) error = "cannot open it for writing" + hdf5_detail_suffix();
@@ -93,7 +93,9 @@ std::string write_round(hid_t file, hid_t xfer, const std::string& path, const C
 }  // namespace
 
 void write_checkpoint_data(MPI_Comm comm, const std::string& file, const std::vector<CheckpointDatasetSpec>& datasets,
-                           const std::vector<CheckpointWrite>& writes, void (*after_half)()) {
+                           const std::vector<CheckpointWrite>& writes, CheckpointTransfer transfer,
+                           void (*after_half)()) {
+  const bool collective = comm != MPI_COMM_NULL && transfer == CheckpointTransfer::collective;
   const std::size_t nd = datasets.size();
   std::vector<std::vector<const CheckpointWrite*>> mine(nd);
   std::string err;
@@ -106,33 +108,34 @@ void write_checkpoint_data(MPI_Comm comm, const std::string& file, const std::ve
   if (comm != MPI_COMM_NULL) MPI_CHECK(MPI_Comm_rank(comm, &rank));
   STRATA_CHECK(all_ok(comm, err.empty()), internal, "checkpoint file ", file, ": ",
                err.empty() ? std::string("another rank has a bad rectangle") : "rank " + std::to_string(rank) + ": " + err);
-  // Rounds per dataset: the most rectangles any rank has of it.
+  // Rounds per dataset: collective, the most rectangles any rank has of it; independent, this rank's.
   std::vector<int> rounds(nd);
   for (std::size_t d = 0; d < nd; ++d) rounds[d] = static_cast<int>(mine[d].size());
-  if (comm != MPI_COMM_NULL && nd > 0)
+  if (collective && nd > 0)
     MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, rounds.data(), static_cast<int>(nd), MPI_INT, MPI_MAX, comm));
 
   {
     std::unique_lock<std::mutex> open_lock = hdf5_lock();
-    OpenFile f(comm, file);
+    OpenFile f(comm, file, collective);
     open_lock.unlock();
     err = f.error;
     STRATA_CHECK(all_ok(comm, err.empty()), internal, "checkpoint file ", file, ": ",
                  err.empty() ? "another rank could not open it" : err);
     for (std::size_t d = 0; d < nd; ++d) {
       if (after_half != nullptr && d == nd / 2) after_half();
-      for (int k = 0; k < rounds[d]; ++k) {
+      for (int k = 0; k < rounds[d] && err.empty(); ++k) {
         err = write_round(f.file.get(), f.xfer.get(), datasets[d].path,
                           k < static_cast<int>(mine[d].size()) ? mine[d][static_cast<std::size_t>(k)] : nullptr);
-        STRATA_CHECK(all_ok(comm, err.empty()), internal, "checkpoint file ", file, ": ",
-                     err.empty() ? "another rank failed to write " + datasets[d].path : err);
+        if (collective)
+          STRATA_CHECK(all_ok(comm, err.empty()), internal, "checkpoint file ", file, ": ",
+                       err.empty() ? "another rank failed to write " + datasets[d].path : err);
       }
     }
     {
       const auto lock = hdf5_lock();
       hdf5_silence_errors();
       f.xfer.reset();
-      if (H5Fclose(f.file.release()) < 0) err = "cannot close it" + hdf5_detail_suffix();
+      if (H5Fclose(f.file.release()) < 0 && err.empty()) err = "cannot close it" + hdf5_detail_suffix();
     }
   }
   if (err.empty()) {

@@ -327,7 +327,10 @@ void Checkpointer::save(const float* params, const float* adam_m, const float* a
         copy_pieces();
         raw->set_copied();
       }
-      write_checkpoint_data(io, raw->file, *specs, writes, crash_mid_data);
+      // A background write stays out of MPI's progress engine (see CheckpointTransfer); a synchronous one,
+      // where training waits anyway, lets MPI-IO aggregate.
+      write_checkpoint_data(io, raw->file, *specs, writes,
+                            async ? CheckpointTransfer::independent : CheckpointTransfer::collective, crash_mid_data);
       for (const CheckpointWrite& w : writes) raw->sums[w.dataset] += checkpoint_rect_checksum(w.data, w.rect, w.dataset_cols);
     } catch (const std::exception& e) {
       raw->error = e.what();

@@ -3,7 +3,7 @@
 // figures; asserts nothing.
 //
 //   [mpirun -np N] bench_checkpoint DIR [--layers 24] [--hidden 768] [--heads 12] [--vocab 50257]
-//                  [--seq-len 256] [--micro-batch 1] [--no-stall]
+//                  [--seq-len 256] [--micro-batch 1] [--repeat 3] [--no-stall]
 //
 // On N ranks the model is data-parallel with ZeRO 1 (each rank writes 1/N of every tensor's rows).
 // 1. raw: every rank pwrites as many bytes as it writes in a checkpoint into its own file in DIR (64 MiB
@@ -11,12 +11,17 @@
 // 2. save: Checkpointer::save (synchronous, fsync'd, committed) of the model's parameters and Adam moments.
 // 3. load: the page cache of state.h5 dropped (posix_fadvise DONTNEED after the fsync), Checkpointer::load
 //    (checksums verified).
-// 4. stall (unless --no-stall): a Trainer on synthetic tokens times a step, then an asynchronous save
-//    (the time save_checkpoint_now() blocks) and the next step, which runs while the background thread
-//    writes; stall = blocking time + (that step - a normal step), as a fraction of a normal step.
+// 1-3 run --repeat times in turn (raw, save, load, raw, ...); each line and the medians are printed, and
+// the ratios are medians of each round's ratio (raw and save measured back to back), which a shared,
+// noisy machine disturbs least.
+// 4. stall (unless --no-stall): a Trainer on synthetic tokens times --repeat steps (median = a normal
+//    step), then --repeat times: an asynchronous save (the time save_checkpoint_now() blocks) and the next
+//    step, which runs while the background thread writes, then a wait for the write; stall = blocking
+//    time + (that step - a normal step), as a fraction of a normal step (median over the rounds).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -44,7 +49,7 @@ double seconds_since(clock_type::time_point t0) { return std::chrono::duration<d
 
 struct Args {
   std::string dir;
-  int layers = 24, hidden = 768, heads = 12, vocab = 50257, seq_len = 256, micro_batch = 1;
+  int layers = 24, hidden = 768, heads = 12, vocab = 50257, seq_len = 256, micro_batch = 1, repeat = 3;
   bool stall = true;
 };
 
@@ -62,6 +67,7 @@ Args parse(int argc, char** argv) {
     else if (s == "--vocab") a.vocab = value();
     else if (s == "--seq-len") a.seq_len = value();
     else if (s == "--micro-batch") a.micro_batch = value();
+    else if (s == "--repeat") a.repeat = std::max(1, value());
     else if (s == "--no-stall") a.stall = false;
     else if (a.dir.empty() && s.rfind("--", 0) != 0) a.dir = s;
     else STRATA_THROW(config, "unknown argument ", s);
@@ -82,6 +88,11 @@ void raw_write(const std::string& path, std::size_t bytes) {
   }
   STRATA_CHECK(::fsync(fd) == 0, internal, "fsync ", path);
   ::close(fd);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
 }
 
 void drop_cache(const std::string& path) {
@@ -115,7 +126,8 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
     return t;
   };
 
-  double ckpt_bytes = 0, raw_s = 0, save_s = 0, load_s = 0;
+  double ckpt_bytes = 0;
+  std::vector<double> raw_s, save_s, load_s, save_ratio, load_ratio;
   {
     const ParamLayout layout(cfg.shape(), ModelPartition{});
     Checkpointer ck(cfg, *backend, layout, &groups);
@@ -129,48 +141,61 @@ int run(int argc, char** argv, const strata::MpiSession& mpi) {
       std::printf("model: %d layers, hidden %d, vocab %d: %zu parameters; checkpoint %.2f GB on %d rank(s)\n", a.layers,
                   a.hidden, a.vocab, layout.total(), ckpt_bytes / 1e9, mpi.size());
     const std::string raw_file = a.dir + "/raw_" + std::to_string(mpi.rank()) + ".bin";
-    groups.data().barrier();
-    auto t0 = clock_type::now();
-    raw_write(raw_file, static_cast<std::size_t>(mine));
-    raw_s = barrier_time(t0);
-    fs::remove(raw_file);
-    t0 = clock_type::now();
-    ck.save(params.data(), m.data(), v.data(), TrainPosition{1, 0, 0}, false);
-    save_s = barrier_time(t0);
     const std::string step_dir = cfg.checkpoint.dir + "/" + checkpoint_step_name(1);
-    drop_cache(step_dir + "/" + kCheckpointStateFile);
-    groups.data().barrier();
-    t0 = clock_type::now();
-    ck.load(step_dir, params.data(), m.data(), v.data());
-    load_s = barrier_time(t0);
+    for (int r = 0; r < a.repeat; ++r) {
+      groups.data().barrier();
+      auto t0 = clock_type::now();
+      raw_write(raw_file, static_cast<std::size_t>(mine));
+      raw_s.push_back(barrier_time(t0));
+      fs::remove(raw_file);
+      t0 = clock_type::now();
+      ck.save(params.data(), m.data(), v.data(), TrainPosition{1, 0, 0}, false);
+      save_s.push_back(barrier_time(t0));
+      drop_cache(step_dir + "/" + kCheckpointStateFile);
+      groups.data().barrier();
+      t0 = clock_type::now();
+      ck.load(step_dir, params.data(), m.data(), v.data());
+      load_s.push_back(barrier_time(t0));
+      save_ratio.push_back(raw_s.back() / save_s.back());
+      load_ratio.push_back(raw_s.back() / load_s.back());
+      if (root)
+        std::printf("round %d: raw write %.2f s, save %.2f s (%.0f%%), load %.2f s (%.0f%%)\n", r + 1, raw_s.back(),
+                    save_s.back(), 100.0 * save_ratio.back(), load_s.back(), 100.0 * load_ratio.back());
+    }
   }
   if (root) {
-    std::printf("raw write  %7.2f s  %7.1f MB/s\n", raw_s, ckpt_bytes / raw_s / 1e6);
-    std::printf("save       %7.2f s  %7.1f MB/s  (%.0f%% of raw write)\n", save_s, ckpt_bytes / save_s / 1e6,
-                100.0 * raw_s / save_s);
+    const double raw = median(raw_s), save = median(save_s), load = median(load_s);
+    std::printf("medians of %d rounds:\n", a.repeat);
+    std::printf("raw write  %7.2f s  %7.1f MB/s\n", raw, ckpt_bytes / raw / 1e6);
+    std::printf("save       %7.2f s  %7.1f MB/s  (%.0f%% of raw write)\n", save, ckpt_bytes / save / 1e6,
+                100.0 * median(save_ratio));
     std::printf("load       %7.2f s  %7.1f MB/s  (%.0f%% of raw write; page cache dropped, checksums verified)\n",
-                load_s, ckpt_bytes / load_s / 1e6, 100.0 * raw_s / load_s);
+                load, ckpt_bytes / load / 1e6, 100.0 * median(load_ratio));
     std::fflush(stdout);
   }
   if (!a.stall) return 0;
   cfg.checkpoint.async = true;
   Trainer trainer(cfg, *backend, make_synthetic_source(a.seq_len, a.vocab, 1), nullptr, 1e12, &groups);
   trainer.step();  // warm-up
-  const double step_s = trainer.step().step_ms / 1e3;
-  auto t0 = clock_type::now();
-  trainer.save_checkpoint_now();
-  const double block_s = barrier_time(t0);
-  const double during_s = trainer.step().step_ms / 1e3;
-  t0 = clock_type::now();
-  trainer.wait_for_checkpoint();
-  const double rest_s = barrier_time(t0);
-  if (root) {
-    const double stall = block_s + std::max(0.0, during_s - step_s);
-    std::printf("async save: step %.2f s; save_checkpoint_now() blocks %.3f s; the step during the write %.2f s; "
-                "then waited %.2f s for the write\n",
-                step_s, block_s, during_s, rest_s);
-    std::printf("stall      %7.3f s = %.1f%% of a step\n", stall, 100.0 * stall / step_s);
+  std::vector<double> steps;
+  for (int r = 0; r < a.repeat; ++r) steps.push_back(trainer.step().step_ms / 1e3);
+  const double step_s = median(steps);
+  std::vector<double> stalls;
+  for (int r = 0; r < a.repeat; ++r) {
+    auto t0 = clock_type::now();
+    trainer.save_checkpoint_now();
+    const double block_s = barrier_time(t0);
+    const double during_s = trainer.step().step_ms / 1e3;
+    t0 = clock_type::now();
+    trainer.wait_for_checkpoint();
+    const double rest_s = barrier_time(t0);
+    stalls.push_back(block_s + std::max(0.0, during_s - step_s));
+    if (root)
+      std::printf("async save %d: save_checkpoint_now() blocks %.3f s; the step during the write %.2f s (a step: %.2f s, "
+                  "median of %d); then waited %.2f s for the write\n",
+                  r + 1, block_s, during_s, step_s, a.repeat, rest_s);
   }
+  if (root) std::printf("stall      %7.3f s = %.1f%% of a step (median)\n", median(stalls), 100.0 * median(stalls) / step_s);
   return 0;
 }
 

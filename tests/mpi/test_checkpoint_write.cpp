@@ -1,6 +1,6 @@
-// The collective checkpoint writer (io/checkpoint_write.h) over the groups' file-I/O communicator: every
-// rank writes its rectangles of three datasets with parallel HDF5, from a background thread (as an async
-// save does), with different numbers of rectangles per rank (ranks with none join with empty
+// The parallel checkpoint writer (io/checkpoint_write.h) over the groups' file-I/O communicator: every
+// rank writes its rectangles of three datasets with parallel HDF5, collective and independent transfers,
+// from a background thread (as an async save does), with different numbers of rectangles per rank (ranks with none join with empty
 // selections); then every rank reads the whole file back and finds the closed-form values. A rectangle
 // outside its dataset on one rank fails on every rank, naming that rank, and nothing hangs.
 #include <gtest/gtest.h>
@@ -54,7 +54,9 @@ void share(int64_t n, int64_t* first, int64_t* count) {
   *count = n * (r + 1) / p - *first;
 }
 
-TEST(CheckpointWrite, EveryRankWritesItsRectanglesCollectivelyFromABackgroundThread) {
+class CheckpointWriteTransfers : public ::testing::TestWithParam<CheckpointTransfer> {};
+
+TEST_P(CheckpointWriteTransfers, EveryRankWritesItsRectanglesFromABackgroundThread) {
   int level = 0;
   MPI_Query_thread(&level);
   ASSERT_EQ(level, MPI_THREAD_MULTIPLE);
@@ -84,7 +86,7 @@ TEST(CheckpointWrite, EveryRankWritesItsRectanglesCollectivelyFromABackgroundThr
   std::string error;
   std::thread writer([&] {
     try {
-      write_checkpoint_data(groups.io(), fx.file, fx.specs, writes);
+      write_checkpoint_data(groups.io(), fx.file, fx.specs, writes, GetParam());
     } catch (const std::exception& e) {
       error = e.what();
     }
@@ -101,6 +103,12 @@ TEST(CheckpointWrite, EveryRankWritesItsRectanglesCollectivelyFromABackgroundThr
     for (int64_t i = 0; i < all.count(); ++i) ASSERT_EQ(got[static_cast<std::size_t>(i)], value(d, i)) << d << " " << i;
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(CheckpointWrite, CheckpointWriteTransfers,
+                         ::testing::Values(CheckpointTransfer::collective, CheckpointTransfer::independent),
+                         [](const ::testing::TestParamInfo<CheckpointTransfer>& p) {
+                           return p.param == CheckpointTransfer::collective ? "collective" : "independent";
+                         });
 
 TEST(CheckpointWrite, ABadRectangleOnOneRankFailsOnEveryRankNamingIt) {
   const ParallelGroups groups =
