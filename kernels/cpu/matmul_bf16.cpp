@@ -13,21 +13,23 @@
 namespace strata::cpu {
 namespace {
 
-// The bf16 value of each src element, held as a float (exact).
-std::vector<float> rounded(const float* src, std::size_t n) {
+// f(src[i]) for every element, as floats.
+template <class T, class F>
+std::vector<float> as_floats(const T* src, std::size_t n, F f) {
   std::vector<float> out(n);
   const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(n);
 #pragma omp parallel for schedule(static)
-  for (std::ptrdiff_t i = 0; i < count; ++i) out[i] = math::round_to_bf16(src[i]);
+  for (std::ptrdiff_t i = 0; i < count; ++i) out[i] = f(src[i]);
   return out;
 }
 
+// The bf16 value of each src element, held as a float (exact).
+std::vector<float> rounded(const float* src, std::size_t n) {
+  return as_floats(src, n, [](float x) { return math::round_to_bf16(x); });
+}
+
 std::vector<float> widened(const bf16* src, std::size_t n) {
-  std::vector<float> out(n);
-  const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(n);
-#pragma omp parallel for schedule(static)
-  for (std::ptrdiff_t i = 0; i < count; ++i) out[i] = math::bf16_to_float(src[i]);
-  return out;
+  return as_floats(src, n, [](bf16 x) { return math::bf16_to_float(x); });
 }
 
 }  // namespace

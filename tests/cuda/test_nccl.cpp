@@ -127,8 +127,8 @@ TEST_F(NcclTest, CollectivesMatchClosedForm) {
   EXPECT_EQ(comm.stats()[CommOp::all_reduce].calls, 3u);
 }
 
-// Data parallelism over NCCL on the CUDA backend against the single-rank CUDA run (same data and seed).
-TEST_F(NcclTest, DataParallelTrainingMatchesSingleRank) {
+// A 2-layer model, 6 steps of 8 sequences in micro-batches of 2, ZeRO 0.
+Config small_config() {
   Config c;
   c.model = {2, 32, 4, 16, 61};
   c.train.micro_batch = 2;
@@ -138,6 +138,12 @@ TEST_F(NcclTest, DataParallelTrainingMatchesSingleRank) {
   c.optim.lr = 1e-3;
   c.optim.warmup_steps = 2;
   c.parallel.zero_stage = 0;
+  return c;
+}
+
+// Data parallelism over NCCL on the CUDA backend against the single-rank CUDA run (same data and seed).
+TEST_F(NcclTest, DataParallelTrainingMatchesSingleRank) {
+  Config c = small_config();
   const test::TrainRun ref = test::train_steps(c, nullptr, be.get());
   const Topology topo(w.size, w.rank, 1, 1, "tp,dp,pp");
   const ParallelGroups groups = make_nccl_groups(topo, *be);
@@ -151,15 +157,7 @@ TEST_F(NcclTest, DataParallelTrainingMatchesSingleRank) {
 // kernels: held to the bf16 layout tolerance on losses), is not the CUDA fp32 run, and data parallelism
 // (ZeRO 0) over NCCL matches it like a bf16 layout on CPU ranks (test::kBf16Equivalence).
 TEST_F(NcclTest, Bf16TrainingFollowsCpuAndDataParallelMatchesSingleRank) {
-  Config c;
-  c.model = {2, 32, 4, 16, 61};
-  c.train.micro_batch = 2;
-  c.train.global_batch = 8;
-  c.train.steps = 6;
-  c.train.eval_steps = 1;
-  c.optim.lr = 1e-3;
-  c.optim.warmup_steps = 2;
-  c.parallel.zero_stage = 0;  // the data-parallel path the fp32 test above already checks on GPUs
+  Config c = small_config();  // ZeRO 0: the data-parallel path the fp32 test above already checks on GPUs
   c.train.precision = "fp32";
   const test::TrainRun fp32 = test::train_steps(c, nullptr, be.get());
   c.train.precision = "bf16";
