@@ -72,16 +72,14 @@ void write_checkpoint(const std::string& checkpoint_dir, const CheckpointContent
   const std::string file = prepare_checkpoint_temp_dir(checkpoint_dir, c.step) + "/" + kCheckpointStateFile;
   create_checkpoint_file(file, c, specs);
   std::vector<CheckpointWrite> writes;
-  std::vector<std::string> paths;
   std::vector<uint64_t> sums;
   for (std::size_t i = 0; i < specs.size(); ++i) {
     const CheckpointRect r = whole(specs[i].shape);
     writes.push_back({static_cast<int>(i), r.cols, r, tensors[i]->data.data()});
-    paths.push_back(specs[i].path);
     sums.push_back(checkpoint_rect_checksum(tensors[i]->data.data(), r, r.cols));
   }
   write_checkpoint_data(MPI_COMM_NULL, file, specs, writes);
-  set_checkpoint_checksums(file, paths, sums);
+  set_checkpoint_checksums(file, specs, sums);
   commit_checkpoint_dir(checkpoint_dir, c.step, std::numeric_limits<int>::max());
   remove_checkpoint_trash(checkpoint_dir);
 }

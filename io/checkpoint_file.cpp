@@ -154,7 +154,7 @@ void create_checkpoint_file(const std::string& file, const CheckpointMeta& meta,
   STRATA_CHECK(H5Fclose(f.release()) >= 0, internal, "cannot close ", file, hdf5_detail_suffix());
 }
 
-void set_checkpoint_checksums(const std::string& file, const std::vector<std::string>& dataset_paths,
+void set_checkpoint_checksums(const std::string& file, const std::vector<CheckpointDatasetSpec>& datasets,
                               const std::vector<uint64_t>& checksums) {
   {
     const auto lock = hdf5_lock();
@@ -162,11 +162,11 @@ void set_checkpoint_checksums(const std::string& file, const std::vector<std::st
     H5Id fapl = hdf5_file_access();
     H5Id f(H5Fopen(file.c_str(), H5F_ACC_RDWR, fapl.get()), H5Fclose);
     STRATA_CHECK(f.valid(), internal, "cannot reopen checkpoint file ", file, hdf5_detail_suffix());
-    for (std::size_t i = 0; i < dataset_paths.size(); ++i) {
-      H5Id dset(H5Dopen2(f.get(), dataset_paths[i].c_str(), H5P_DEFAULT), H5Dclose);
+    for (std::size_t i = 0; i < datasets.size(); ++i) {
+      H5Id dset(H5Dopen2(f.get(), datasets[i].path.c_str(), H5P_DEFAULT), H5Dclose);
       H5Id attr(dset.valid() ? H5Aopen(dset.get(), "checksum", H5P_DEFAULT) : H5I_INVALID_HID, H5Aclose);
       STRATA_CHECK(attr.valid() && H5Awrite(attr.get(), H5T_NATIVE_UINT64, &checksums[i]) >= 0, internal, file,
-                   ": cannot write the checksum of ", dataset_paths[i], hdf5_detail_suffix());
+                   ": cannot write the checksum of ", datasets[i].path, hdf5_detail_suffix());
     }
     STRATA_CHECK(H5Fclose(f.release()) >= 0, internal, "cannot close ", file, hdf5_detail_suffix());
   }

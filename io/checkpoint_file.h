@@ -112,7 +112,7 @@ void create_checkpoint_file(const std::string& file, const CheckpointMeta& meta,
 
 // Stores the datasets' checksums (attribute "checksum") and fsyncs the file (one process, after every
 // rank's data is written).
-void set_checkpoint_checksums(const std::string& file, const std::vector<std::string>& dataset_paths,
+void set_checkpoint_checksums(const std::string& file, const std::vector<CheckpointDatasetSpec>& datasets,
                               const std::vector<uint64_t>& checksums);
 
 // <dir>/.tmp_step_<step>, where a step directory is written.

@@ -207,7 +207,6 @@ Checkpointer::Checkpointer(const Config& cfg, Backend& backend, const ParamLayou
       datasets_.push_back({std::string(group) + "/" + t.name(), s});
     }
   for (const ParamTensor& t : layout_.tensors()) dataset_of_tensor_.push_back(index.at(t.name()));
-  for (const CheckpointDatasetSpec& d : datasets_) dataset_paths_.push_back(d.path);
 
   // This rank's pieces: ZeRO's row split of every local tensor over the data group.
   std::vector<ShardTensor> shard_tensors;
@@ -392,7 +391,7 @@ void Checkpointer::commit() {
   world_sum_checksums(groups_, p.sums);
   if (world_rank_ == 0) {
     try {
-      set_checkpoint_checksums(p.file, dataset_paths_, p.sums);
+      set_checkpoint_checksums(p.file, datasets_, p.sums);
       if (trash_thread_.joinable()) trash_thread_.join();
       commit_checkpoint_dir(cfg_.checkpoint.dir, p.step, cfg_.checkpoint.keep, crash_before_latest);
       // The retired checkpoints' files are deleted while training goes on.

@@ -111,7 +111,6 @@ class Checkpointer {
   bool sharded_params_ = false;
   std::size_t sharded_state_size_ = 0;  // this rank's Adam state floats when sharded
   std::vector<CheckpointDatasetSpec> datasets_;  // all datasets of the full model, file order
-  std::vector<std::string> dataset_paths_;       // datasets_' paths
   std::vector<int> dataset_of_tensor_;           // local tensor -> index of its params dataset
   std::vector<Piece> owned_;                     // this rank's pieces (all groups use the same)
   std::size_t staged_ = 0;

@@ -111,7 +111,6 @@ TEST(CheckpointFile, PiecesWrittenInPlaceAndCorruptionNamed) {
   meta.step = 3;
   const std::string file = prepare_checkpoint_temp_dir(dir.path().string(), 3) + "/" + kCheckpointStateFile;
   create_checkpoint_file(file, meta, specs);
-  const std::vector<std::string> paths = {specs[0].path, specs[1].path, specs[2].path};
   // Columns [0, 2) of every row, then columns [2, 6), as two ranks of a column split would write them.
   std::vector<float> left, right;
   for (int r = 0; r < 4; ++r)
@@ -124,7 +123,7 @@ TEST(CheckpointFile, PiecesWrittenInPlaceAndCorruptionNamed) {
     sums[g] = checkpoint_rect_checksum(left.data(), {0, 4, 0, 2}, 6) + checkpoint_rect_checksum(right.data(), {0, 4, 2, 4}, 6);
   }
   write_checkpoint_data(MPI_COMM_NULL, file, specs, writes);
-  set_checkpoint_checksums(file, paths, sums);
+  set_checkpoint_checksums(file, specs, sums);
   EXPECT_FALSE(fs::exists(dir.path() / "step_00000003"));  // not committed yet
   commit_checkpoint_dir(dir.path().string(), 3, 2);
   const CheckpointContents r = read_checkpoint(dir.path().string());
