@@ -8,6 +8,7 @@
 #include "kernels/error.h"
 #include "src/ckpt_commands.h"
 #include "src/program_main.h"
+#include "src/subcommand.h"
 
 using namespace strata;
 
@@ -33,9 +34,10 @@ constexpr const char* main_usage =
 int main(int argc, char** argv) {
   ProgramMain program("strata-ckpt", std::string("strata-ckpt ") + (argc >= 2 ? argv[1] : ""));
   return program.run([&] {
-    const std::vector<std::string> args(argv + std::min(argc, 2), argv + argc);
-    const std::string command = argc >= 2 ? argv[1] : "";
-    if (command == "--help" || command == "-h" || command == "help") {
+    const SubcommandLine line(argc, argv);
+    const std::string& command = line.command;
+    const std::vector<std::string>& args = line.args;
+    if (line.wants_help()) {
       std::cout << main_usage;
       return 0;
     }
@@ -45,9 +47,6 @@ int main(int argc, char** argv) {
     if (command == "import") return ckpt_import(args);
     if (command == "sample") return ckpt_sample(args);
     if (command == "logits") return ckpt_logits(args);
-    std::cerr << (command.empty() ? "strata-ckpt: error: missing command\n"
-                                  : "strata-ckpt: error: unknown command '" + command + "'\n")
-              << main_usage;
-    return 2;
+    return reject_subcommand("strata-ckpt", command, main_usage);
   });
 }

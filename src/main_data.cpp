@@ -1,7 +1,6 @@
 // main_data.cpp — strata-data: `build` text into token shards, `inspect` and `verify` shards
 // (SPEC sections 3 and 7). Dispatches to the subcommands of src/data_commands.h.
 // Exit codes: 0 ok, 2 usage, 3 bad input data, 1 anything else.
-#include <algorithm>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -9,6 +8,7 @@
 #include "kernels/error.h"
 #include "src/data_commands.h"
 #include "src/program_main.h"
+#include "src/subcommand.h"
 
 using namespace strata;
 
@@ -31,9 +31,10 @@ constexpr const char* main_usage =
 int main(int argc, char** argv) {
   ProgramMain program("strata-data", std::string("strata-data ") + (argc >= 2 ? argv[1] : ""));
   return program.run([&] {
-    const std::vector<std::string> args(argv + std::min(argc, 2), argv + argc);
-    const std::string command = argc >= 2 ? argv[1] : "";
-    if (command == "--help" || command == "-h" || command == "help") {
+    const SubcommandLine line(argc, argv);
+    const std::string& command = line.command;
+    const std::vector<std::string>& args = line.args;
+    if (line.wants_help()) {
       std::cout << main_usage;
       return 0;
     }
@@ -44,9 +45,6 @@ int main(int argc, char** argv) {
     if (command == "inspect") return data_inspect(args);
     if (command == "verify") return data_verify(args);
     if (command == "import") return data_import(args);
-    std::cerr << (command.empty() ? "strata-data: error: missing command\n"
-                                  : "strata-data: error: unknown command '" + command + "'\n")
-              << main_usage;
-    return 2;
+    return reject_subcommand("strata-data", command, main_usage);
   });
 }

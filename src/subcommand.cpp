@@ -9,6 +9,12 @@ namespace po = boost::program_options;
 
 namespace strata {
 
+int reject_subcommand(const std::string& program, const std::string& command, const char* usage) {
+  std::cerr << program << (command.empty() ? ": error: missing command\n" : ": error: unknown command '" + command + "'\n")
+            << usage;
+  return 2;
+}
+
 bool parse_subcommand(const std::string& program, const std::string& command, const std::vector<std::string>& args,
                       const std::string& usage, po::options_description& options, const char* positional,
                       po::variables_map& vm) {

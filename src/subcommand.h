@@ -1,4 +1,5 @@
-// subcommand.h — option parsing shared by the subcommands of strata-data and strata-ckpt.
+// subcommand.h — the command line of the programs with subcommands (strata-data, strata-ckpt): the
+// command and its arguments, the answer to a missing or unknown command, and option parsing.
 #pragma once
 
 #include <boost/program_options.hpp>
@@ -7,6 +8,18 @@
 #include <vector>
 
 namespace strata {
+
+// argv[1] ("" when missing) and the arguments after it.
+struct SubcommandLine {
+  SubcommandLine(int argc, char** argv)
+      : command(argc >= 2 ? argv[1] : ""), args(argv + (argc >= 2 ? 2 : argc), argv + argc) {}
+  bool wants_help() const { return command == "--help" || command == "-h" || command == "help"; }
+  std::string command;
+  std::vector<std::string> args;
+};
+
+// A missing or unknown command: says so and prints `usage` on stderr; returns exit code 2.
+int reject_subcommand(const std::string& program, const std::string& command, const char* usage);
 
 // Parses the arguments of `program command` (those after the command name); the positional arguments
 // go to `positional` (a vector of strings). Returns false when --help was given (after printing `usage`
