@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <vector>
 
+#include "kernels/profiling_backend.h"
 #include "src/sgemm_probe.h"
 #include "src/trainer.h"
 
@@ -32,6 +33,7 @@ void run_benchmark(const Config& cfg, Backend& backend, int threads) {
   const int64_t steps = std::max<int64_t>(2, cfg.train.steps);
   StepMetrics warm = trainer.step();  // first step pays page faults and BLAS buffer set-up
   std::printf("  warm-up step: %.1f ms, loss %.4f\n", warm.step_ms, warm.loss);
+  profile_reset(backend);  // under STRATA_PROFILE_OPS=1 the op table covers the timed steps only
   double total_ms = 0.0;
   int64_t tokens = 0;
   for (int64_t i = 1; i < steps; ++i) {
@@ -49,6 +51,7 @@ void run_benchmark(const Config& cfg, Backend& backend, int threads) {
               cfg.train.micro_batch);
   std::printf("RESULT tokens_per_s=%.1f model_gflops=%.1f sgemm_gflops=%.1f mfu_vs_sgemm=%.3f step_ms=%.1f\n", tok_s,
               flops / 1e9, sgemm, flops / (sgemm * 1e9), total_ms / static_cast<double>(steps - 1));
+  std::fputs(profile_report(backend, steps - 1).c_str(), stdout);
 }
 
 }  // namespace strata

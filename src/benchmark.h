@@ -8,7 +8,8 @@
 
 namespace strata {
 
-// Runs warmup + timed steps (train.steps of them, at least 2) and prints the report on stdout.
+// Runs warmup + timed steps (train.steps of them, at least 2) and prints the report on stdout, followed by
+// the per-op table of the timed steps when `backend` is a ProfilingBackend (STRATA_PROFILE_OPS=1).
 void run_benchmark(const Config& cfg, Backend& backend, int threads);
 
 }  // namespace strata

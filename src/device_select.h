@@ -19,7 +19,11 @@ struct BackendChoice {
 };
 
 // `requested`: "", "auto", "cpu" or "cuda" (from STRATA_BACKEND); allow_tf32 from STRATA_CUDA_TF32=1.
+// With STRATA_PROFILE_OPS=1 the chosen backend is wrapped in a ProfilingBackend (kernels/profiling_backend.h,
+// print its table with profile_report) and the reason ends with " (op profiling on)".
 BackendChoice choose_backend(int local_rank, const std::string& requested, bool allow_tf32);
+// Whether STRATA_PROFILE_OPS asks for op profiling: "1" yes; unset, "" or "0" no; anything else Error(config).
+bool profile_ops_requested();
 
 // The rank's groups for `backend`: NCCL communicators on a CUDA backend, MPI ones otherwise.
 ParallelGroups make_groups_for(const Topology& topology, Backend& backend);

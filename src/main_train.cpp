@@ -18,6 +18,7 @@
 
 #include "kernels/backend.h"
 #include "kernels/error.h"
+#include "kernels/profiling_backend.h"
 #include "parallel/mpi_communicator.h"
 #include "parallel/mpi_env.h"
 #include "parallel/topology.h"
@@ -49,6 +50,8 @@ const char* kUsage =
     "  --dry-run --world-size N [--hardware NAME]\n"
     "                 no MPI, nothing allocated: each of N ranks' layers, parameters, ZeRO shard,\n"
     "                 memory and groups; exit 2 when the layout is invalid or does not fit\n\n"
+    "environment: STRATA_PROFILE_OPS=1 times every backend op (one device synchronize each) and rank 0\n"
+    "prints a table of where the time went at the end of the run or benchmark (docs/training.md)\n\n"
     "signals: SIGUSR1 or SIGTERM (to any rank) stops every rank at the next step boundary, saves a\n"
     "checkpoint (checkpoint.dir) and exits 75; so does train.max_minutes before the budget ends.\n\n"
     "exit codes: 0 success, 2 usage or configuration error, 3 bad input data,\n"
@@ -169,7 +172,9 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
       },
       cfg.train.max_minutes, start);
   MetricsLogger logger(cfg.log.metrics, root);
+  profile_reset(*backend);  // STRATA_PROFILE_OPS=1: the op table covers the run's steps, not the set-up
   const StopReason reason = trainer.run(logger, &stop);
+  if (root) std::fputs(profile_report(*backend).c_str(), stdout);  // rank 0's ops only
   if (reason == StopReason::none) return 0;
   if (root) {
     const int sig = stop_signal_received();

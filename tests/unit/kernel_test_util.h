@@ -31,15 +31,17 @@
 #endif
 
 #include "kernels/backend.h"
+#include "kernels/profiling_backend.h"
 
 namespace strata::ktest {
 
 // ---- backends ----
 
-// One entry per backend the kernel tests run on: the CPU backend always, the CUDA backend in builds
-// with CUDA. Every parameterized kernel test body is written once and instantiated for each entry;
-// a backend that cannot run here (no GPU) makes its instantiations skip, with the reason printed
-// (ctest reports them as skipped, not passed). Acquire backends with KTEST_BACKEND_OR_SKIP.
+// One entry per backend the kernel tests run on: the CPU backend always (plain and under the op-profiling
+// decorator), the CUDA backend in builds with CUDA. Every parameterized kernel test body is written once
+// and instantiated for each entry; a backend that cannot run here (no GPU) makes its instantiations skip,
+// with the reason printed (ctest reports them as skipped, not passed). Acquire backends with
+// KTEST_BACKEND_OR_SKIP.
 struct BackendFactory {
   std::string name;  // test-name fragment: [A-Za-z0-9_] only
   std::function<std::unique_ptr<Backend>()> make;
@@ -49,6 +51,8 @@ struct BackendFactory {
 inline const std::vector<BackendFactory>& backend_factories() {
   static const std::vector<BackendFactory> list = {
       {"cpu", [] { return make_cpu_backend(); }, [] { return std::string(); }},
+      // The op-profiling decorator over the CPU backend: every op must reach the inner backend unchanged.
+      {"cpu_profiled", [] { return make_profiling_backend(make_cpu_backend()); }, [] { return std::string(); }},
 #if defined(STRATA_WITH_CUDA)
       {"cuda", [] { return make_cuda_backend(); },
        [] {
