@@ -125,6 +125,14 @@ class Backend {
   // dqkv(B,T,3*NH*HS) = gradient wrt qkv, recomputing the probabilities tile by tile from lse.
   virtual void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
                                   const float* qkv, int b, int t, int nh, int hs) = 0;
+  // The same with bf16 products (train.precision=bf16), buffers fp32 as above. CUDA runs tensor-core
+  // kernels: Q, K, V, dO and the probabilities P and dS are rounded to bf16 where they enter a product,
+  // accumulation, scores, softmax statistics and outputs are fp32. The CPU backend emulates the operand
+  // rounding only (q, k, v and dO rounded into scratch, then the fp32 kernels): P and dS stay fp32
+  // there, a difference well inside the bf16 tolerance of the tests.
+  virtual void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) = 0;
+  virtual void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse,
+                                       const float* qkv, int b, int t, int nh, int hs) = 0;
 
   // ---- loss ----
   // Fused softmax cross-entropy over logits(N,Vp), of which the first v columns are real (padding

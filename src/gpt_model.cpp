@@ -357,6 +357,21 @@ void GptModel::linear_forward(float* out, const float* inp, ParamKind w, int lay
     be_.matmul_forward(out, inp, p(w, layer), bias, n, c, oc);
 }
 
+void GptModel::attention_forward(float* out, float* lse, const float* qkv) {
+  if (precision_ == Precision::bf16)
+    be_.attention_forward_bf16(out, lse, qkv, b_, shape_.seq_len, heads_local_, shape_.head_size());
+  else
+    be_.attention_forward(out, lse, qkv, b_, shape_.seq_len, heads_local_, shape_.head_size());
+}
+
+void GptModel::attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
+                                  const float* qkv) {
+  if (precision_ == Precision::bf16)
+    be_.attention_backward_bf16(dqkv, dout, out, lse, qkv, b_, shape_.seq_len, heads_local_, shape_.head_size());
+  else
+    be_.attention_backward(dqkv, dout, out, lse, qkv, b_, shape_.seq_len, heads_local_, shape_.head_size());
+}
+
 void GptModel::linear_backward(float* dinp, float* dbias, const float* dout, const float* inp, ParamKind w, int layer,
                                int n, int c, int oc) {
   if (precision_ == Precision::bf16)
@@ -386,8 +401,7 @@ void GptModel::block_forward(int slot, int l, int local, const float* x_in, floa
   be_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), x_in, p(ParamKind::ln1_w, l),
                         p(ParamKind::ln1_b, l), r, c, kLayerNormEps);
   linear_forward(a.qkv.data(), gather(a.ln1.data()), ParamKind::qkv_w, l, p(ParamKind::qkv_b, l), bt, c, 3 * cl);
-  be_.attention_forward(atty(slot, local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len, heads_local_,
-                        shape_.head_size());
+  attention_forward(atty(slot, local), a.lse.data(), a.qkv.data());
   // x_mid = x_in + attn_proj(atty): the projection's summed output lands in x_mid, then the residual is
   // added in place.
   linear_forward(row_parallel_out(a.x_mid.data()), atty(slot, local), ParamKind::attn_proj_w, l,
@@ -462,8 +476,7 @@ void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
     block_forward(slot, l, local, x_in, x_[slot][local + 1].data());
   } else if (recompute_ == Recompute::selective) {
     BlockActs& k = acts(slot, local);
-    be_.attention_forward(atty(slot, local), k.lse.data(), k.qkv.data(), b_, shape_.seq_len, heads_local_,
-                          shape_.head_size());
+    attention_forward(atty(slot, local), k.lse.data(), k.qkv.data());
   }
   BlockActs& a = acts(slot, local);
   if (sp_) ln_grads_.zero();
@@ -481,8 +494,7 @@ void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
   // Attention branch: x_mid = x_in + attn_proj(attention(qkv(ln1(x_in)))); dres now holds dL/dx_mid.
   linear_backward(datty_.data(), g(ParamKind::attn_proj_b, l), gather(dres_.data()), atty(slot, local),
                   ParamKind::attn_proj_w, l, bt, cl, c);
-  be_.attention_backward(dqkv_.data(), datty_.data(), atty(slot, local), a.lse.data(), a.qkv.data(), b_, shape_.seq_len,
-                         heads_local_, shape_.head_size());
+  attention_backward(dqkv_.data(), datty_.data(), atty(slot, local), a.lse.data(), a.qkv.data());
   linear_backward(dln_.data(), g(ParamKind::qkv_b, l), dqkv_.data(), gather(a.ln1.data()), ParamKind::qkv_w, l, bt, c,
                   3 * cl);
   const float* dln1 = finish_column_grad();  // column-parallel qkv: partial over the local heads

@@ -217,6 +217,10 @@ class GptModel {
     return range_grads_[t.range] + (t.offset - range_offset_[t.range]);
   }
 
+  // Causal attention of this rank's heads, in train.precision (bf16: the backend's bf16 attention).
+  void attention_forward(float* out, float* lse, const float* qkv);
+  void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv);
+
   // The linear layers in the model's precision: out(n,oc) = inp(n,c) @ W^T + bias with W the weight `w`
   // of `layer`; backward: dinp (=, may be null), dW (+=, its gradient g(w, layer)), dbias (+=, may be null).
   void linear_forward(float* out, const float* inp, ParamKind w, int layer, const float* bias, int n, int c, int oc);

@@ -75,6 +75,13 @@ class CpuBackend final : public Backend {
                           int t, int nh, int hs) override {
     cpu::attention_backward(dqkv, dout, out, lse, qkv, b, t, nh, hs);
   }
+  void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) override {
+    cpu::attention_forward_bf16(out, lse, qkv, b, t, nh, hs);
+  }
+  void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+                               int b, int t, int nh, int hs) override {
+    cpu::attention_backward_bf16(dqkv, dout, out, lse, qkv, b, t, nh, hs);
+  }
   void crossentropy_forward_backward(float* losses, float* dlogits, const float* logits, const int32_t* targets,
                                      int n, int v, int vp, float dloss) override {
     cpu::crossentropy_forward_backward(losses, dlogits, logits, targets, n, v, vp, dloss);

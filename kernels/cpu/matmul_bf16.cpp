@@ -23,16 +23,15 @@ std::vector<float> as_floats(const T* src, std::size_t n, F f) {
   return out;
 }
 
-// The bf16 value of each src element, held as a float (exact).
-std::vector<float> rounded(const float* src, std::size_t n) {
-  return as_floats(src, n, [](float x) { return math::round_to_bf16(x); });
-}
-
 std::vector<float> widened(const bf16* src, std::size_t n) {
   return as_floats(src, n, [](bf16 x) { return math::bf16_to_float(x); });
 }
 
 }  // namespace
+
+std::vector<float> rounded_to_bf16(const float* src, std::size_t n) {
+  return as_floats(src, n, [](float x) { return math::round_to_bf16(x); });
+}
 
 void to_bf16(bf16* dst, const float* src, std::size_t n) {
   const std::ptrdiff_t count = static_cast<std::ptrdiff_t>(n);
@@ -41,15 +40,15 @@ void to_bf16(bf16* dst, const float* src, std::size_t n) {
 }
 
 void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c, int oc) {
-  const std::vector<float> inp_r = rounded(inp, static_cast<std::size_t>(n) * c);
+  const std::vector<float> inp_r = rounded_to_bf16(inp, static_cast<std::size_t>(n) * c);
   const std::vector<float> w_f = widened(w, static_cast<std::size_t>(oc) * c);
   matmul_forward(out, inp_r.data(), w_f.data(), bias, n, c, oc);
 }
 
 void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
                           int n, int c, int oc) {
-  const std::vector<float> dout_r = rounded(dout, static_cast<std::size_t>(n) * oc);
-  const std::vector<float> inp_r = rounded(inp, static_cast<std::size_t>(n) * c);
+  const std::vector<float> dout_r = rounded_to_bf16(dout, static_cast<std::size_t>(n) * oc);
+  const std::vector<float> inp_r = rounded_to_bf16(inp, static_cast<std::size_t>(n) * c);
   const std::vector<float> w_f = widened(w, static_cast<std::size_t>(oc) * c);
   matmul_backward(dinp, dw, nullptr, dout_r.data(), inp_r.data(), w_f.data(), n, c, oc);
   if (dbias != nullptr) bias_grad_accumulate(dbias, dout, n, oc);  // fp32 reduction of the fp32 gradient

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "kernels/backend.h"
 
@@ -19,6 +20,8 @@ void bias_grad_accumulate(float* dbias, const float* dout, int n, int oc);
 
 // matmul_bf16.cpp (bf16 operands emulated: rounded into scratch, then the sgemm above)
 void to_bf16(bf16* dst, const float* src, std::size_t n);
+// The bf16 value of each of src's n elements, held as floats (exact).
+std::vector<float> rounded_to_bf16(const float* src, std::size_t n);
 void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c, int oc);
 void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
                           int n, int c, int oc);
@@ -44,6 +47,10 @@ void add(float* out, const float* a, const float* b, std::size_t n);
 void attention_forward(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs);
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv, int b,
                         int t, int nh, int hs);
+// attention_bf16.cpp (q, k, v and dO rounded to bf16 into scratch, then the fp32 kernels above)
+void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs);
+void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+                             int b, int t, int nh, int hs);
 
 // crossentropy.cpp
 void crossentropy_forward_backward(float* losses, float* dlogits, const float* logits, const int32_t* targets, int n,

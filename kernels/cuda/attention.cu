@@ -4,6 +4,7 @@
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/cuda_check.cuh"
+#include "kernels/cuda/pointwise.cuh"
 
 namespace strata::cuda {
 namespace {
@@ -327,6 +328,22 @@ void check_grid(int b, int t, int nh) {
                " exceed the grid limit 65535");
 }
 
+// delta = rowsum(dO * O) (fp32), then the tensor-core kernels (attention_tc.cu) or the fp32 ones.
+void attention_backward_any(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+                            int b, int t, int nh, int hs, bool tensor_cores, DeviceAllocator& alloc,
+                            cudaStream_t stream) {
+  if (b <= 0 || t <= 0 || nh <= 0 || hs <= 0) return;
+  check_grid(b, t, nh);
+  const Geometry g = geometry(t, nh, hs);
+  const std::size_t rows = std::size_t(b) * t * nh;
+  Scratch<float> delta(alloc, rows);
+  attention_delta_kernel<<<blocks_for(rows * kWarp, 256), 256, 0, stream>>>(delta.get(), dout, out, b, g);
+  CUDA_CHECK_LAUNCH();
+  if (tensor_cores) attention_backward_tc(dqkv, dout, lse, delta.get(), qkv, b, t, nh, hs, stream);
+  else if (choose_tile(hs) == 32) backward_with_tile<32>(dqkv, dout, lse, delta.get(), qkv, b, g, stream);
+  else backward_with_tile<16>(dqkv, dout, lse, delta.get(), qkv, b, g, stream);
+}
+
 }  // namespace
 
 void attention_forward(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs, cudaStream_t stream) {
@@ -339,15 +356,32 @@ void attention_forward(float* out, float* lse, const float* qkv, int b, int t, i
 
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv, int b,
                         int t, int nh, int hs, DeviceAllocator& alloc, cudaStream_t stream) {
+  attention_backward_any(dqkv, dout, out, lse, qkv, b, t, nh, hs, false, alloc, stream);
+}
+
+// Without tensor-core kernels for this GPU or head size, bf16 attention is the fp32 kernels on q, k, v
+// (and dO) rounded to bf16 in scratch, as the CPU backend emulates it.
+void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs,
+                            DeviceAllocator& alloc, cudaStream_t stream) {
   if (b <= 0 || t <= 0 || nh <= 0 || hs <= 0) return;
   check_grid(b, t, nh);
-  const Geometry g = geometry(t, nh, hs);
-  const std::size_t rows = std::size_t(b) * t * nh;
-  Scratch<float> delta(alloc, rows);
-  attention_delta_kernel<<<blocks_for(rows * kWarp, 256), 256, 0, stream>>>(delta.get(), dout, out, b, g);
-  CUDA_CHECK_LAUNCH();
-  if (choose_tile(hs) == 32) backward_with_tile<32>(dqkv, dout, lse, delta.get(), qkv, b, g, stream);
-  else backward_with_tile<16>(dqkv, dout, lse, delta.get(), qkv, b, g, stream);
+  if (attention_tc_supported(hs)) return attention_forward_tc(out, lse, qkv, b, t, nh, hs, stream);
+  const std::size_t n = std::size_t(b) * t * 3 * nh * hs;
+  Scratch<float> qkv16(alloc, n);
+  round_to_bf16(qkv16.get(), qkv, n, stream);
+  attention_forward(out, lse, qkv16.get(), b, t, nh, hs, stream);
+}
+
+void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+                             int b, int t, int nh, int hs, DeviceAllocator& alloc, cudaStream_t stream) {
+  if (b <= 0 || t <= 0 || nh <= 0 || hs <= 0) return;
+  if (attention_tc_supported(hs))
+    return attention_backward_any(dqkv, dout, out, lse, qkv, b, t, nh, hs, true, alloc, stream);
+  const std::size_t n = std::size_t(b) * t * 3 * nh * hs, n_out = std::size_t(b) * t * nh * hs;
+  Scratch<float> qkv16(alloc, n), dout16(alloc, n_out);
+  round_to_bf16(qkv16.get(), qkv, n, stream);
+  round_to_bf16(dout16.get(), dout, n_out, stream);
+  attention_backward_any(dqkv, dout16.get(), out, lse, qkv16.get(), b, t, nh, hs, false, alloc, stream);
 }
 
 }  // namespace strata::cuda

@@ -33,6 +33,11 @@ __global__ void to_bf16_kernel(bf16* dst, const float* src, std::size_t n) {
     dst[i] = math::float_to_bf16(src[i]);
 }
 
+__global__ void round_to_bf16_kernel(float* dst, const float* src, std::size_t n) {
+  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(gridDim.x) * blockDim.x)
+    dst[i] = math::round_to_bf16(src[i]);
+}
+
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, std::size_t n, cudaStream_t stream) {
@@ -56,6 +61,12 @@ void add(float* out, const float* a, const float* b, std::size_t n, cudaStream_t
 void to_bf16(bf16* dst, const float* src, std::size_t n, cudaStream_t stream) {
   if (n == 0) return;
   to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(dst, src, n);
+  CUDA_CHECK_LAUNCH();
+}
+
+void round_to_bf16(float* dst, const float* src, std::size_t n, cudaStream_t stream) {
+  if (n == 0) return;
+  round_to_bf16_kernel<<<grid_for(n), kThreads, 0, stream>>>(dst, src, n);
   CUDA_CHECK_LAUNCH();
 }
 

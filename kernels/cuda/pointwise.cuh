@@ -17,5 +17,7 @@ void gelu_backward(float* dinp, const float* inp, const float* dout, std::size_t
 void add(float* out, const float* a, const float* b, std::size_t n, cudaStream_t stream);
 // dst = math::float_to_bf16(src), round to nearest even (kernels/bf16.h).
 void to_bf16(bf16* dst, const float* src, std::size_t n, cudaStream_t stream);
+// dst = math::round_to_bf16(src): the bf16 value as a float (dst may alias src).
+void round_to_bf16(float* dst, const float* src, std::size_t n, cudaStream_t stream);
 
 }  // namespace strata::cuda
