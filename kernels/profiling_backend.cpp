@@ -155,6 +155,16 @@ void ProfilingBackend::attention_backward(float* dqkv, const float* dout, const 
   timed("attention_backward", attention_flops(b, t, nh, hs, true),
         [&] { inner_->attention_backward(dqkv, dout, out, lse, qkv, b, t, nh, hs); });
 }
+void ProfilingBackend::attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh,
+                                              int hs) {
+  timed("attention_forward_bf16", attention_flops(b, t, nh, hs),
+        [&] { inner_->attention_forward_bf16(out, lse, qkv, b, t, nh, hs); });
+}
+void ProfilingBackend::attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse,
+                                               const float* qkv, int b, int t, int nh, int hs) {
+  timed("attention_backward_bf16", attention_flops(b, t, nh, hs, true),
+        [&] { inner_->attention_backward_bf16(dqkv, dout, out, lse, qkv, b, t, nh, hs); });
+}
 
 void ProfilingBackend::crossentropy_forward_backward(float* losses, float* dlogits, const float* logits,
                                                      const int32_t* targets, int n, int v, int vp, float dloss) {

@@ -78,6 +78,9 @@ class ProfilingBackend final : public Backend {
   void attention_forward(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) override;
   void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv, int b,
                           int t, int nh, int hs) override;
+  void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) override;
+  void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+                               int b, int t, int nh, int hs) override;
   void crossentropy_forward_backward(float* losses, float* dlogits, const float* logits, const int32_t* targets,
                                      int n, int v, int vp, float dloss) override;
   void crossentropy_vp_max(float* maxes, const float* logits, int n, int vs, int v, int vocab_start) override;

@@ -85,13 +85,15 @@ TEST_P(ProfiledTraining, IsBitIdenticalAndCountsTheModelsOps) {
   EXPECT_GT(fwd.seconds, 0.0);
   EXPECT_GT(bwd.seconds, 0.0);
 
-  const ProfilingBackend::OpStats att = prof.stats("attention_forward");
+  const ProfilingBackend::OpStats att = prof.stats("attention_forward" + suffix);
+  const ProfilingBackend::OpStats att_bwd = prof.stats("attention_backward" + suffix);
   EXPECT_EQ(att.calls, micro * layers);
-  EXPECT_EQ(prof.stats("attention_backward").calls, micro * layers);
+  EXPECT_EQ(att_bwd.calls, micro * layers);
+  EXPECT_EQ(prof.stats(precision == "bf16" ? "attention_forward" : "attention_forward_bf16").calls, 0);
   const double t = shape.seq_len;
   EXPECT_DOUBLE_EQ(att.flops, micro * layers * 2.0 * 2.0 * cfg.train.micro_batch * shape.heads * shape.head_size() *
                                   t * (t + 1) / 2.0);
-  EXPECT_DOUBLE_EQ(prof.stats("attention_backward").flops, 2.5 * att.flops);
+  EXPECT_DOUBLE_EQ(att_bwd.flops, 2.5 * att.flops);
   EXPECT_GT(att.seconds, 0.0);
   EXPECT_EQ(prof.stats("layernorm_forward").calls, micro * (2 * layers + 1));
   EXPECT_EQ(prof.stats("adamw_update").calls, kSteps);
@@ -107,7 +109,7 @@ TEST_P(ProfiledTraining, IsBitIdenticalAndCountsTheModelsOps) {
   int64_t calls = 0;
   fields >> op >> calls;
   EXPECT_EQ(calls, fwd.calls) << report;
-  EXPECT_NE(report.find("attention_backward"), std::string::npos) << report;
+  EXPECT_NE(report.find("attention_backward" + suffix), std::string::npos) << report;
   EXPECT_EQ(profile_report(prof).find("ms/step"), std::string::npos);  // no step count: no per-step column
   std::printf("%s", report.c_str());
 
