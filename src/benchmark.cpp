@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels/profiling_backend.h"
+#include "src/gemm_probe.h"
 #include "src/sgemm_probe.h"
 #include "src/trainer.h"
 
@@ -14,18 +15,21 @@ namespace strata {
 void run_benchmark(const Config& cfg, Backend& backend, int threads) {
   const GptShape shape = cfg.shape();
   const int bt = cfg.train.micro_batch * shape.seq_len, c = shape.hidden;
-  // The machine's sgemm throughput, on the model's own GEMM shapes (MLP up, attention projection, output
-  // projection) and on a large square one; the best is the denominator.
+  // The GEMM ceiling of this machine, on the model's own GEMM shapes (MLP up, attention projection, output
+  // projection) and on a large square one; the best is the denominator. CPU: the CBLAS sgemm. GPU: the
+  // backend's own GEMM in the run's precision (cuBLASLt; bf16 operands for train.precision=bf16).
   struct Shape { int m, n, k; const char* what; };
   const std::vector<Shape> shapes = {{bt, 4 * c, c, "mlp up"}, {bt, c, c, "attn proj"},
                                      {bt, std::min(shape.padded_vocab(), 8192), c, "logits"}, {2048, 2048, 2048, "square"}};
+  const bool on_device = backend.kind() != DeviceKind::cpu, bf16 = cfg.train.precision == "bf16";
+  const char* gemm_name = !on_device ? "sgemm" : bf16 ? "bf16 gemm" : "fp32 gemm";
   double sgemm = 0.0;
   std::printf("benchmark: %s, %d threads per rank, precision %s%s\n", backend.name().c_str(), threads,
-              cfg.train.precision.c_str(),
-              cfg.train.precision == "bf16" && backend.kind() == DeviceKind::cpu ? " (bf16 GEMMs emulated in fp32)" : "");
+              cfg.train.precision.c_str(), bf16 && !on_device ? " (bf16 GEMMs emulated in fp32)" : "");
   for (const Shape& s : shapes) {
-    const double g = measure_sgemm_gflops(s.m, s.n, s.k, 0.5);
-    std::printf("  sgemm %-10s %5d x %5d x %5d : %8.1f GFLOP/s\n", s.what, s.m, s.n, s.k, g);
+    const double g = on_device ? measure_backend_gemm_gflops(backend, bf16, s.m, s.k, s.n, 0.2)
+                               : measure_sgemm_gflops(s.m, s.n, s.k, 0.5);
+    std::printf("  %-9s %-10s %5d x %5d x %5d : %8.1f GFLOP/s\n", gemm_name, s.what, s.m, s.n, s.k, g);
     sgemm = std::max(sgemm, g);
   }
   Trainer trainer(cfg, backend, make_synthetic_source(shape.seq_len, shape.vocab_size, cfg.train.seed), nullptr,

@@ -29,6 +29,7 @@
 #include "src/dry_run.h"
 #include "src/launch_report.h"
 #include "src/program_main.h"
+#include "src/gemm_probe.h"
 #include "src/sgemm_probe.h"
 #include "src/stop_signals.h"
 #include "src/trainer.h"
@@ -127,8 +128,12 @@ int run(int argc, char** argv, const strata::MpiSession& mpi, std::chrono::stead
   std::unique_ptr<BatchSource> valid;
   if (!cfg.data.valid.empty()) valid = make_valid_source(cfg, data_rank, data_size);
 
-  const double peak = cfg.log.peak_tflops > 0 ? cfg.log.peak_tflops * 1e12
-                                              : measure_sgemm_gflops(512, 2048, 512, 0.2) * 1e9;
+  // MFU denominator: log.peak_tflops, else this rank's measured GEMM ceiling (CBLAS sgemm on CPU ranks,
+  // the backend's GEMM in the run's precision on a GPU).
+  const double peak = cfg.log.peak_tflops > 0                ? cfg.log.peak_tflops * 1e12
+                      : backend->kind() == DeviceKind::cpu ? measure_sgemm_gflops(512, 2048, 512, 0.2) * 1e9
+                                                           : measure_backend_gemm_gflops(*backend, cfg.train.precision == "bf16",
+                                                                                         4096, 4096, 4096, 0.2) * 1e9;
   Trainer trainer(cfg, *backend, std::move(train), std::move(valid), peak, &groups);
   if (root) {
     const double mib = 1024.0 * 1024.0;
