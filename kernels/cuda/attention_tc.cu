@@ -49,6 +49,7 @@ struct Geo {
   int t, nh, hs;
   std::size_t c;  // NH*HS
   float scale;
+  bool vec4;      // HS % 4 == 0 and every tensor 16-byte aligned: float4 loads
 };
 
 using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, Bf, wmma::row_major>;
@@ -57,57 +58,6 @@ using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, Bf, wmma::row_major>;
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 __device__ Bf to_bf(float x) { return __ushort_as_bfloat16(math::float_to_bf16(x).bits); }
-
-// dst[r][d] (bf16, row stride ldh) = src[b, row0 + r, col0 + d] of a (B,T,stride) fp32 tensor, zero past T
-// or past HS.
-template <int kD>
-__device__ void load_tile(Bf* dst, const float* src, std::size_t stride, std::size_t col0, int row0, int b,
-                          const Geo& g) {
-  constexpr int D = Dims<kD>::d, ld = Dims<kD>::ldh;
-  for (int idx = threadIdx.x; idx < kRows * D; idx += kThreads) {
-    const int r = idx / D, d = idx % D, pos = row0 + r;
-    float x = 0.0f;
-    if (pos < g.t && d < g.hs) x = src[(std::size_t(b) * g.t + pos) * stride + col0 + d];
-    dst[r * ld + d] = to_bf(x);
-  }
-}
-
-// s(16 x 64, fp32, ld kLds) = a(16 rows, ld ldh) . b(64 rows, ld ldh)^T over the padded head size.
-template <int kD>
-__device__ void scores_16x64(float* s, const Bf* a, const Bf* b) {
-  constexpr int ld = Dims<kD>::ldh;
-#pragma unroll
-  for (int j = 0; j < kCols / 16; ++j) {
-    FragC acc;
-    wmma::fill_fragment(acc, 0.0f);
-#pragma unroll
-    for (int kk = 0; kk < kD; ++kk) {
-      FragA fa;
-      FragBt fb;
-      wmma::load_matrix_sync(fa, a + kk * 16, ld);
-      wmma::load_matrix_sync(fb, b + j * 16 * ld + kk * 16, ld);
-      wmma::mma_sync(acc, fa, fb, acc);
-    }
-    wmma::store_matrix_sync(s + j * 16, acc, kLds, wmma::mem_row_major);
-  }
-}
-
-// acc[n] += p(16 x 64, bf16, ld kLdp) . x(64 rows, ld ldh) for the head tiles n.
-template <int kD>
-__device__ void accumulate_16xd(FragC (&acc)[kD], const Bf* p, const Bf* x) {
-  constexpr int ld = Dims<kD>::ldh;
-#pragma unroll
-  for (int kk = 0; kk < kCols / 16; ++kk) {
-    FragA fa;
-    wmma::load_matrix_sync(fa, p + kk * 16, kLdp);
-#pragma unroll
-    for (int n = 0; n < kD; ++n) {
-      FragB fb;
-      wmma::load_matrix_sync(fb, x + kk * 16 * ld + n * 16, ld);
-      wmma::mma_sync(acc[n], fa, fb, acc[n]);
-    }
-  }
-}
 
 // Two lanes share a score row: each takes 32 consecutive columns.
 constexpr int kHalf = kCols / 2;
@@ -127,6 +77,88 @@ __device__ void write_packed(float* s, int r, int c0, const std::uint32_t (&pack
   std::uint32_t* row = reinterpret_cast<std::uint32_t*>(s + r * kLds) + c0 / 2;
 #pragma unroll
   for (int j = 0; j < kHalf / 2; ++j) row[j] = packed[j];
+}
+
+// dst[r][d] (bf16, row stride ldh) = src[b, row0 + r, col0 + d] of a (B,T,stride) fp32 tensor, zero past T
+// or past HS. With g.vec4 (HS a multiple of 4, 16-byte aligned rows) a thread issues up to 8 float4 loads
+// before converting and storing any: the loads are in flight together instead of one latency each.
+template <int kD>
+__device__ void load_tile(Bf* dst, const float* src, std::size_t stride, std::size_t col0, int row0, int b,
+                          const Geo& g) {
+  constexpr int D = Dims<kD>::d, ld = Dims<kD>::ldh;
+  if (g.vec4) {
+    constexpr int kQuadsPerRow = D / 4, kPerThread = kRows * kQuadsPerRow / kThreads;
+    constexpr int kBatch = kPerThread < 8 ? kPerThread : 8;  // loads in flight per thread (registers)
+    static_assert(kRows * kQuadsPerRow % kThreads == 0 && kPerThread % kBatch == 0, "whole quads per thread");
+#pragma unroll
+    for (int i0 = 0; i0 < kPerThread; i0 += kBatch) {
+      float4 x[kBatch];
+#pragma unroll
+      for (int i = 0; i < kBatch; ++i) {
+        const int idx = threadIdx.x + (i0 + i) * kThreads, r = idx / kQuadsPerRow, d = (idx % kQuadsPerRow) * 4;
+        const int pos = row0 + r;
+        x[i] = pos < g.t && d < g.hs
+                   ? *reinterpret_cast<const float4*>(src + (std::size_t(b) * g.t + pos) * stride + col0 + d)
+                   : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      }
+#pragma unroll
+      for (int i = 0; i < kBatch; ++i) {
+        const int idx = threadIdx.x + (i0 + i) * kThreads, r = idx / kQuadsPerRow, d = (idx % kQuadsPerRow) * 4;
+        *reinterpret_cast<uint2*>(dst + r * ld + d) = make_uint2(pack(x[i].x, x[i].y), pack(x[i].z, x[i].w));
+      }
+    }
+    return;
+  }
+  for (int idx = threadIdx.x; idx < kRows * D; idx += kThreads) {
+    const int r = idx / D, d = idx % D, pos = row0 + r;
+    float x = 0.0f;
+    if (pos < g.t && d < g.hs) x = src[(std::size_t(b) * g.t + pos) * stride + col0 + d];
+    dst[r * ld + d] = to_bf(x);
+  }
+}
+
+// s(16 x 64, fp32, ld kLds) = A . b(64 rows, ld ldh)^T over the padded head size, A the 16 rows given as
+// fragments or in shared memory (ld ldh).
+template <int kD>
+__device__ void scores_16x64(float* s, const FragA (&a)[kD], const Bf* b) {
+  constexpr int ld = Dims<kD>::ldh;
+#pragma unroll
+  for (int j = 0; j < kCols / 16; ++j) {
+    FragC acc;
+    wmma::fill_fragment(acc, 0.0f);
+#pragma unroll
+    for (int kk = 0; kk < kD; ++kk) {
+      FragBt fb;
+      wmma::load_matrix_sync(fb, b + j * 16 * ld + kk * 16, ld);
+      wmma::mma_sync(acc, a[kk], fb, acc);
+    }
+    wmma::store_matrix_sync(s + j * 16, acc, kLds, wmma::mem_row_major);
+  }
+}
+
+template <int kD>
+__device__ void scores_16x64(float* s, const Bf* a, const Bf* b) {
+  FragA fa[kD];
+#pragma unroll
+  for (int kk = 0; kk < kD; ++kk) wmma::load_matrix_sync(fa[kk], a + kk * 16, Dims<kD>::ldh);
+  scores_16x64<kD>(s, fa, b);
+}
+
+// acc[n] += p(16 x 64, bf16, ld kLdp) . x(64 rows, ld ldh) for the head tiles n.
+template <int kD>
+__device__ void accumulate_16xd(FragC (&acc)[kD], const Bf* p, const Bf* x) {
+  constexpr int ld = Dims<kD>::ldh;
+#pragma unroll
+  for (int kk = 0; kk < kCols / 16; ++kk) {
+    FragA fa;
+    wmma::load_matrix_sync(fa, p + kk * 16, kLdp);
+#pragma unroll
+    for (int n = 0; n < kD; ++n) {
+      FragB fb;
+      wmma::load_matrix_sync(fb, x + kk * 16 * ld + n * 16, ld);
+      wmma::mma_sync(acc[n], fa, fb, acc[n]);
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -151,6 +183,10 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
   for (int i = threadIdx.x; i < kRows * Dm::ldo; i += kThreads) o[i] = 0.0f;
   for (int r = threadIdx.x; r < kRows; r += kThreads) row_m[r] = -INFINITY, row_l[r] = 0.0f;
 
+  __syncthreads();
+  FragA qf[kD];  // this warp's 16 query rows, kept in registers for every key tile
+#pragma unroll
+  for (int kk = 0; kk < kD; ++kk) wmma::load_matrix_sync(qf[kk], q + warp * 16 * Dm::ldh + kk * 16, Dm::ldh);
   const int r = warp * 16 + lane / 2, c0 = (lane % 2) * kHalf, qpos = q0 + r;
   float* sw = s + warp * 16 * kLds;
   const int key_tiles = min(q0 + kRows - 1, g.t - 1) / kCols + 1;
@@ -160,7 +196,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
     load_tile<kD>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
     load_tile<kD>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
     __syncthreads();
-    scores_16x64<kD>(sw, q + warp * 16 * Dm::ldh, k);
+    scores_16x64<kD>(sw, qf, k);
     __syncwarp();
     // Online softmax of row r over this lane's 32 columns (the partner lane has the other 32).
     const float* sr = s + r * kLds + c0;
@@ -372,8 +408,10 @@ void allow_smem(Kernel kernel, std::size_t bytes) {
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 
-Geo geo(int t, int nh, int hs) {
-  return Geo{t, nh, hs, std::size_t(nh) * hs, 1.0f / std::sqrt(static_cast<float>(hs))};
+bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+
+Geo geo(int t, int nh, int hs, bool aligned) {
+  return Geo{t, nh, hs, std::size_t(nh) * hs, 1.0f / std::sqrt(static_cast<float>(hs)), aligned && hs % 4 == 0};
 }
 
 template <int kD>
@@ -411,7 +449,7 @@ bool attention_tc_supported(int hs) {
 
 void attention_forward_tc(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs,
                           cudaStream_t stream) {
-  const Geo g = geo(t, nh, hs);
+  const Geo g = geo(t, nh, hs, aligned16(qkv));
   switch (head_tiles(hs)) {
     case 1: forward_tiles<1>(out, lse, qkv, b, g, stream); break;
     case 2: forward_tiles<2>(out, lse, qkv, b, g, stream); break;
@@ -422,7 +460,7 @@ void attention_forward_tc(float* out, float* lse, const float* qkv, int b, int t
 
 void attention_backward_tc(float* dqkv, const float* dout, const float* lse, const float* delta, const float* qkv,
                            int b, int t, int nh, int hs, cudaStream_t stream) {
-  const Geo g = geo(t, nh, hs);
+  const Geo g = geo(t, nh, hs, aligned16(qkv) && aligned16(dout));
   switch (head_tiles(hs)) {
     case 1: backward_tiles<1>(dqkv, dout, lse, delta, qkv, b, g, stream); break;
     case 2: backward_tiles<2>(dqkv, dout, lse, delta, qkv, b, g, stream); break;
