@@ -8,9 +8,10 @@
 //  - Q is kept unscaled (the bf16 rounding of q itself, as the CPU emulation rounds it): the fp32 products
 //    Q K^T are multiplied by 1/sqrt(HS) before the softmax, and dQ, dK by it at the end.
 //  - Scores, probabilities and the softmax statistics are fp32; P and dS are rounded to bf16 where they
-//    enter a product, as in every bf16 flash attention. The forward keeps O in shared memory (fp32) so
-//    that a row can be rescaled by exp(m_old - m_new); the backward accumulators (dK, dV, dQ) stay in
-//    registers (no rescaling there).
+//    enter a product, as in every bf16 flash attention. All accumulators (O, dK, dV, dQ) stay in WMMA
+//    fragments in registers. The forward rescales lazily: a row's reference max moves only when a tile
+//    raises it by more than kRescaleSlack, and only then does O go through shared memory to be rescaled
+//    per row (the fragments' element-to-row map is unspecified).
 //  - A warp turns its 16 x 64 fp32 scores into bf16 probabilities in place: each lane first reads its
 //    half row into registers, then (after __syncwarp) writes the bf16 values over the same bytes. The
 //    bf16 view of a score row has leading dimension 2 * kLds.
@@ -38,6 +39,7 @@ constexpr int kCols = 64;           // rows of the streamed side per step
 constexpr int kLds = kCols + 4;     // fp32 score rows (floats)
 constexpr int kLdp = 2 * kLds;      // the same rows seen as bf16
 constexpr int kMaxHeadTiles = 8;    // head size <= 128
+constexpr float kRescaleSlack = 8.0f;  // forward: how far a row's max may rise before O is rescaled
 
 template <int kD> struct Dims {
   static constexpr int d = 16 * kD;   // padded head size
@@ -180,15 +182,18 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
   const int q0 = blockIdx.x * kRows, h = blockIdx.y, b = blockIdx.z;
   const std::size_t stride = 3 * g.c;
   load_tile<kD>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
-  for (int i = threadIdx.x; i < kRows * Dm::ldo; i += kThreads) o[i] = 0.0f;
   for (int r = threadIdx.x; r < kRows; r += kThreads) row_m[r] = -INFINITY, row_l[r] = 0.0f;
 
   __syncthreads();
   FragA qf[kD];  // this warp's 16 query rows, kept in registers for every key tile
 #pragma unroll
   for (int kk = 0; kk < kD; ++kk) wmma::load_matrix_sync(qf[kk], q + warp * 16 * Dm::ldh + kk * 16, Dm::ldh);
+  FragC acc[kD];  // this warp's 16 rows of O, in registers across the key tiles
+#pragma unroll
+  for (int n = 0; n < kD; ++n) wmma::fill_fragment(acc[n], 0.0f);
   const int r = warp * 16 + lane / 2, c0 = (lane % 2) * kHalf, qpos = q0 + r;
   float* sw = s + warp * 16 * kLds;
+  float* ow = o + warp * 16 * Dm::ldo;
   const int key_tiles = min(q0 + kRows - 1, g.t - 1) / kCols + 1;
   for (int kt = 0; kt < key_tiles; ++kt) {
     const int k0 = kt * kCols;
@@ -198,13 +203,18 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
     __syncthreads();
     scores_16x64<kD>(sw, qf, k);
     __syncwarp();
-    // Online softmax of row r over this lane's 32 columns (the partner lane has the other 32).
+    // Online softmax of row r over this lane's 32 columns (the partner lane has the other 32), with lazy
+    // rescaling: the reference max m moves only when the tile's max exceeds it by more than kRescaleSlack
+    // (probabilities up to e^8 are exact enough in fp32 and bf16 alike), so O, held in fragments whose
+    // element-to-row map is unspecified, is rescaled through shared memory only on those rare tiles.
     const float* sr = s + r * kLds + c0;
     float mx = -INFINITY;
 #pragma unroll
     for (int j = 0; j < kHalf; ++j) mx = fmaxf(mx, masked(sr[j] * g.scale, qpos, k0 + c0 + j, g.t));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    const float m_old = row_m[r], m_new = fmaxf(m_old, mx);
+    const float m_old = row_m[r];
+    const bool move = m_old == -INFINITY || mx > m_old + kRescaleSlack;
+    const float m_new = move ? fmaxf(m_old, mx) : m_old;
     const float m_use = m_new == -INFINITY ? 0.0f : m_new;  // a row past T: every p is 0
     float sum = 0.0f;
     std::uint32_t packed[kHalf / 2];
@@ -216,20 +226,24 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
       packed[j / 2] = pack(p0, p1);
     }
     sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    const float alpha = expf(m_old - m_use);
+    const float alpha = expf(m_old - m_use);  // 1 where m stays, 0 on a row's first tile
     __syncwarp();  // every lane has read its scores: overwrite them with bf16 probabilities
     write_packed(s, r, c0, packed);
-    for (int d = (lane % 2) * (Dm::d / 2); d < (lane % 2 + 1) * (Dm::d / 2); ++d) o[r * Dm::ldo + d] *= alpha;
     if (lane % 2 == 0) row_l[r] = row_l[r] * alpha + sum, row_m[r] = m_new;
+    if (kt > 0 && __any_sync(0xffffffffu, move)) {  // O *= alpha per row, through shared memory
+#pragma unroll
+      for (int n = 0; n < kD; ++n) wmma::store_matrix_sync(ow + n * 16, acc[n], Dm::ldo, wmma::mem_row_major);
+      __syncwarp();
+      for (int d = (lane % 2) * (Dm::d / 2); d < (lane % 2 + 1) * (Dm::d / 2); ++d) o[r * Dm::ldo + d] *= alpha;
+      __syncwarp();
+#pragma unroll
+      for (int n = 0; n < kD; ++n) wmma::load_matrix_sync(acc[n], ow + n * 16, Dm::ldo, wmma::mem_row_major);
+    }
     __syncwarp();
-    FragC acc[kD];
-    float* ow = o + warp * 16 * Dm::ldo;
-#pragma unroll
-    for (int n = 0; n < kD; ++n) wmma::load_matrix_sync(acc[n], ow + n * 16, Dm::ldo, wmma::mem_row_major);
     accumulate_16xd<kD>(acc, reinterpret_cast<const Bf*>(sw), v);
-#pragma unroll
-    for (int n = 0; n < kD; ++n) wmma::store_matrix_sync(ow + n * 16, acc[n], Dm::ldo, wmma::mem_row_major);
   }
+#pragma unroll
+  for (int n = 0; n < kD; ++n) wmma::store_matrix_sync(ow + n * 16, acc[n], Dm::ldo, wmma::mem_row_major);
   __syncthreads();
   for (int idx = threadIdx.x; idx < kRows * g.hs; idx += kThreads) {
     const int rr = idx / g.hs, d = idx % g.hs;

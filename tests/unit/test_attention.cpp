@@ -350,6 +350,14 @@ TEST_P(AttentionSharpSoftmax, OnlineRescalingMatchesReference) {
       expect_close(r.out, ref_out, 1e-5, 1e-4, "out");
       expect_close(r.lse, ref_lse, 1e-5, 1e-4, "lse");
       expect_close(r.dqkv, reference_backward(to_double(qkv), to_double(g), d), 1e-5, 1e-4, "dqkv");
+      // bf16 (the tensor-core kernels' lazy rescaling on CUDA: the rising ramp moves every row's max on
+      // every key tile), against the reference on the rounded operands as in AttentionBf16.
+      const KernelResult r16 = run_backend(*be, qkv, g, d, true);
+      const std::vector<double> qkv16 = to_double(bf16_rounded(qkv)), g16 = to_double(bf16_rounded(g));
+      reference_forward(ref_out, ref_lse, qkv16, d);
+      expect_close(r16.out, ref_out, 1e-2, 2e-2, "bf16 out");
+      expect_close(r16.lse, ref_lse, 1e-3, 1e-3, "bf16 lse");
+      expect_close(r16.dqkv, reference_backward(qkv16, g16, d), 1e-2, 2e-2, "bf16 dqkv");
     }
   }
 }
