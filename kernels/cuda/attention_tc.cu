@@ -179,7 +179,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
   float* row_l = row_m + kRows;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int q0 = blockIdx.x * kRows, h = blockIdx.y, b = blockIdx.z;
+  const int q0 = (gridDim.z - 1 - blockIdx.z) * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
   load_tile<kD>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
   for (int r = threadIdx.x; r < kRows; r += kThreads) row_m[r] = -INFINITY, row_l[r] = 0.0f;
@@ -329,7 +329,7 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float
   float* stat_delta = stat_lse + kCols;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int k0 = blockIdx.x * kRows, h = blockIdx.y, b = blockIdx.z;
+  const int k0 = blockIdx.z * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
   load_tile<kD>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
   load_tile<kD>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
@@ -377,7 +377,7 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(float* dqkv, const float* 
   float* stat_delta = stat_lse + kRows;
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int q0 = blockIdx.x * kRows, h = blockIdx.y, b = blockIdx.z;
+  const int q0 = (gridDim.z - 1 - blockIdx.z) * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
   load_tile<kD>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
   load_tile<kD>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g);
@@ -425,6 +425,8 @@ void allow_smem(Kernel kernel, std::size_t bytes) {
 bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
 
 Geo geo(int t, int nh, int hs, bool aligned) {
+  STRATA_CHECK((t + kRows - 1) / kRows <= 65535, internal, "cuda attention: seq_len ", t, " needs more than 65535 tiles of ",
+               kRows, " rows (the grid's z limit)");
   return Geo{t, nh, hs, std::size_t(nh) * hs, 1.0f / std::sqrt(static_cast<float>(hs)), aligned && hs % 4 == 0};
 }
 
@@ -432,7 +434,7 @@ template <int kD>
 void forward_tiles(float* out, float* lse, const float* qkv, int b, const Geo& g, cudaStream_t stream) {
   constexpr std::size_t bytes = forward_smem<kD>();
   allow_smem(forward_kernel<kD>, bytes);
-  forward_kernel<kD><<<dim3((g.t + kRows - 1) / kRows, g.nh, b), kThreads, bytes, stream>>>(out, lse, qkv, g);
+  forward_kernel<kD><<<dim3(g.nh, b, (g.t + kRows - 1) / kRows), kThreads, bytes, stream>>>(out, lse, qkv, g);
   CUDA_CHECK_LAUNCH();
 }
 
@@ -442,7 +444,7 @@ void backward_tiles(float* dqkv, const float* dout, const float* lse, const floa
   constexpr std::size_t bytes = backward_smem<kD>();
   allow_smem(dkdv_kernel<kD>, bytes);
   allow_smem(dq_kernel<kD>, bytes);
-  const dim3 grid((g.t + kRows - 1) / kRows, g.nh, b);
+  const dim3 grid(g.nh, b, (g.t + kRows - 1) / kRows);  // tiles slowest: every head's heaviest tiles start first
   dkdv_kernel<kD><<<grid, kThreads, bytes, stream>>>(dqkv, dout, lse, delta, qkv, g);
   CUDA_CHECK_LAUNCH();
   dq_kernel<kD><<<grid, kThreads, bytes, stream>>>(dqkv, dout, lse, delta, qkv, g);
