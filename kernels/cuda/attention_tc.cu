@@ -1,8 +1,10 @@
 // attention_tc.cu — causal attention on tensor cores for train.precision=bf16 (see attention.cuh).
 //
 // The flash-attention-2 scheme with WMMA bf16 16x16x16 products and fp32 accumulation:
-//  - A block has 4 warps and owns 64 rows (queries in forward and dQ, keys in dK/dV); each warp owns 16
-//    of them. The other side streams through shared memory 64 rows at a time. Tiles are bf16 in shared
+//  - A block has 8 warps and owns 128 rows (queries in forward and dQ, keys in dK/dV); each warp owns 16
+//    of them. The other side streams through shared memory 64 rows at a time, so each streamed tile is
+//    read from global memory once per 128 owned rows (one block of 256 threads per SM: ~175 KB of shared
+//    memory at HS 128). Tiles are bf16 in shared
 //    memory, rounded from the fp32 activations as they are loaded (kernels/bf16.h, ties to even); the
 //    head dimension is zero-padded to D = 16, 32, 64 or 128 (head sizes above 128 take the fp32 kernels).
 //  - Q is kept unscaled (the bf16 rounding of q itself, as the CPU emulation rounds it): the fp32 products
@@ -32,7 +34,7 @@ namespace {
 namespace wmma = nvcuda::wmma;
 using Bf = __nv_bfloat16;
 
-constexpr int kWarps = 4;
+constexpr int kWarps = 8;
 constexpr int kThreads = kWarps * 32;
 constexpr int kRows = 16 * kWarps;  // rows a block owns
 constexpr int kCols = 64;           // rows of the streamed side per step
@@ -84,14 +86,14 @@ __device__ void write_packed(float* s, int r, int c0, const std::uint32_t (&pack
 // dst[r][d] (bf16, row stride ldh) = src[b, row0 + r, col0 + d] of a (B,T,stride) fp32 tensor, zero past T
 // or past HS. With g.vec4 (HS a multiple of 4, 16-byte aligned rows) a thread issues up to 8 float4 loads
 // before converting and storing any: the loads are in flight together instead of one latency each.
-template <int kD>
+template <int kD, int kTileRows>
 __device__ void load_tile(Bf* dst, const float* src, std::size_t stride, std::size_t col0, int row0, int b,
                           const Geo& g) {
   constexpr int D = Dims<kD>::d, ld = Dims<kD>::ldh;
   if (g.vec4) {
-    constexpr int kQuadsPerRow = D / 4, kPerThread = kRows * kQuadsPerRow / kThreads;
+    constexpr int kQuadsPerRow = D / 4, kPerThread = kTileRows * kQuadsPerRow / kThreads;
     constexpr int kBatch = kPerThread < 8 ? kPerThread : 8;  // loads in flight per thread (registers)
-    static_assert(kRows * kQuadsPerRow % kThreads == 0 && kPerThread % kBatch == 0, "whole quads per thread");
+    static_assert(kTileRows * kQuadsPerRow % kThreads == 0 && kPerThread % kBatch == 0, "whole quads per thread");
 #pragma unroll
     for (int i0 = 0; i0 < kPerThread; i0 += kBatch) {
       float4 x[kBatch];
@@ -111,7 +113,7 @@ __device__ void load_tile(Bf* dst, const float* src, std::size_t stride, std::si
     }
     return;
   }
-  for (int idx = threadIdx.x; idx < kRows * D; idx += kThreads) {
+  for (int idx = threadIdx.x; idx < kTileRows * D; idx += kThreads) {
     const int r = idx / D, d = idx % D, pos = row0 + r;
     float x = 0.0f;
     if (pos < g.t && d < g.hs) x = src[(std::size_t(b) * g.t + pos) * stride + col0 + d];
@@ -164,7 +166,7 @@ __device__ void accumulate_16xd(FragC (&acc)[kD], const Bf* p, const Bf* x) {
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// Forward: block = 64 queries of one (batch, head); keys stream 64 at a time up to the diagonal.
+// Forward: block = kRows queries of one (batch, head); keys stream kCols at a time up to the diagonal.
 template <int kD>
 __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* lse, const float* qkv, Geo g) {
 #if __CUDA_ARCH__ >= 800
@@ -181,7 +183,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int q0 = (gridDim.z - 1 - blockIdx.z) * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
-  load_tile<kD>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
+  load_tile<kD, kRows>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
   for (int r = threadIdx.x; r < kRows; r += kThreads) row_m[r] = -INFINITY, row_l[r] = 0.0f;
 
   __syncthreads();
@@ -198,8 +200,8 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
   for (int kt = 0; kt < key_tiles; ++kt) {
     const int k0 = kt * kCols;
     __syncthreads();  // every warp is done with the previous k, v
-    load_tile<kD>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
-    load_tile<kD>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
+    load_tile<kD, kCols>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
+    load_tile<kD, kCols>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
     __syncthreads();
     scores_16x64<kD>(sw, qf, k);
     __syncwarp();
@@ -283,10 +285,11 @@ __device__ void probabilities_and_dscores(float* s, float* dp, int r, int c0, in
   __syncwarp();
 }
 
-// lse and delta of 64 queries from q0 (0 past T).
+// lse and delta of kQueries queries from q0 (0 past T).
+template <int kQueries>
 __device__ void load_query_stats(float* stat_lse, float* stat_delta, const float* lse, const float* delta, int q0,
                                  int b, int h, const Geo& g) {
-  for (int i = threadIdx.x; i < kRows; i += kThreads) {
+  for (int i = threadIdx.x; i < kQueries; i += kThreads) {
     const bool valid = q0 + i < g.t;
     const std::size_t at = (std::size_t(b) * g.nh + h) * g.t + q0 + i;
     stat_lse[i] = valid ? lse[at] : 0.0f;
@@ -312,7 +315,7 @@ __device__ void store_rows(float* dqkv, FragC (&acc)[kD], float* staging, std::s
   __syncwarp();
 }
 
-// dK, dV: block = 64 keys; queries stream 64 at a time from the diagonal to T.
+// dK, dV: block = kRows keys; queries stream kCols at a time from the diagonal to T.
 template <int kD>
 __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float* dout, const float* lse,
                                                         const float* delta, const float* qkv, Geo g) {
@@ -331,8 +334,8 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int k0 = blockIdx.z * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
-  load_tile<kD>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
-  load_tile<kD>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
+  load_tile<kD, kRows>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
+  load_tile<kD, kRows>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
   FragC dk[kD], dv[kD];
 #pragma unroll
   for (int n = 0; n < kD; ++n) wmma::fill_fragment(dk[n], 0.0f), wmma::fill_fragment(dv[n], 0.0f);
@@ -343,9 +346,9 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float
   for (int qt = k0 / kCols; qt < query_tiles; ++qt) {
     const int q0 = qt * kCols;
     __syncthreads();
-    load_tile<kD>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
-    load_tile<kD>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g);
-    load_query_stats(stat_lse, stat_delta, lse, delta, q0, b, h, g);
+    load_tile<kD, kCols>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
+    load_tile<kD, kCols>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g);
+    load_query_stats<kCols>(stat_lse, stat_delta, lse, delta, q0, b, h, g);
     __syncthreads();
     scores_16x64<kD>(sw, k + warp * 16 * Dm::ldh, q);     // S^T = K Q^T
     scores_16x64<kD>(dpw, v + warp * 16 * Dm::ldh, dov);  // dP^T = V dO^T
@@ -360,7 +363,7 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float
 #endif
 }
 
-// dQ: block = 64 queries; keys stream 64 at a time up to the diagonal.
+// dQ: block = kRows queries; keys stream kCols at a time up to the diagonal.
 template <int kD>
 __global__ void __launch_bounds__(kThreads) dq_kernel(float* dqkv, const float* dout, const float* lse,
                                                       const float* delta, const float* qkv, Geo g) {
@@ -379,9 +382,9 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(float* dqkv, const float* 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int q0 = (gridDim.z - 1 - blockIdx.z) * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
-  load_tile<kD>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
-  load_tile<kD>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g);
-  load_query_stats(stat_lse, stat_delta, lse, delta, q0, b, h, g);
+  load_tile<kD, kRows>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
+  load_tile<kD, kRows>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g);
+  load_query_stats<kRows>(stat_lse, stat_delta, lse, delta, q0, b, h, g);
   FragC dq[kD];
 #pragma unroll
   for (int n = 0; n < kD; ++n) wmma::fill_fragment(dq[n], 0.0f);
@@ -392,8 +395,8 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(float* dqkv, const float* 
   for (int kt = 0; kt < key_tiles; ++kt) {
     const int k0 = kt * kCols;
     __syncthreads();
-    load_tile<kD>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
-    load_tile<kD>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
+    load_tile<kD, kCols>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
+    load_tile<kD, kCols>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
     __syncthreads();
     scores_16x64<kD>(sw, q + warp * 16 * Dm::ldh, k);     // S = Q K^T
     scores_16x64<kD>(dpw, dov + warp * 16 * Dm::ldh, v);  // dP = dO V^T
@@ -409,12 +412,12 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(float* dqkv, const float* 
 // ---------------------------------------------------------------------------------------------------------
 template <int kD> constexpr std::size_t forward_smem() {
   using Dm = Dims<kD>;
-  return sizeof(Bf) * 3u * kRows * Dm::ldh + sizeof(float) * (kRows * kLds + kRows * Dm::ldo + 2u * kRows);
+  return sizeof(Bf) * (kRows + 2u * kCols) * Dm::ldh + sizeof(float) * (kRows * kLds + kRows * Dm::ldo + 2u * kRows);
 }
 template <int kD> constexpr std::size_t backward_smem() {
   using Dm = Dims<kD>;
   static_assert(kRows * Dm::ldo <= 2 * kRows * kLds, "the staging rows fit in the score rows");
-  return sizeof(Bf) * 4u * kRows * Dm::ldh + sizeof(float) * (2u * kRows * kLds + 2u * kRows);
+  return sizeof(Bf) * (2u * kRows + 2u * kCols) * Dm::ldh + sizeof(float) * (2u * kRows * kLds + 2u * kRows);
 }
 
 template <typename Kernel>
