@@ -91,6 +91,15 @@ class Backend {
                                    int oc) = 0;
   virtual void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                                     const bf16* w, int n, int c, int oc) = 0;
+  // The MLP's GELU with its neighbouring bf16 GEMMs (CUDA: cuBLASLt GELU epilogues where offered):
+  //  forward:  pre(N,OC) = inp @ w^T + bias (kept for backward), out(N,OC) = gelu_tanh(pre);
+  //  backward: matmul_backward_bf16 of the next layer, whose input inp(N,C) = gelu_tanh(pre(N,C)), with its
+  //            dinp (not null) multiplied by gelu_tanh'(pre): the gradient wrt pre.
+  // Each equals matmul_*_bf16 followed by gelu_forward / gelu_backward (the CPU backend's implementation).
+  virtual void matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias,
+                                        int n, int c, int oc) = 0;
+  virtual void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                                          const float* pre, const bf16* w, int n, int c, int oc) = 0;
 
   // ---- embedding ----
   // out(N,C) = wte[tokens[i]] (rows of tokens outside [vocab_start, vocab_start+vocab_count) are zero)

@@ -117,6 +117,17 @@ void ProfilingBackend::matmul_backward_bf16(float* dinp, float* dw, float* dbias
   timed("matmul_backward_bf16", gemm_flops(n, c, oc, dinp != nullptr),
         [&] { inner_->matmul_backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc); });
 }
+void ProfilingBackend::matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w,
+                                                const float* bias, int n, int c, int oc) {
+  timed("matmul_gelu_forward_bf16", gemm_flops(n, c, oc),
+        [&] { inner_->matmul_gelu_forward_bf16(out, pre, inp, w, bias, n, c, oc); });
+}
+void ProfilingBackend::matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout,
+                                                  const float* inp, const float* pre, const bf16* w, int n, int c,
+                                                  int oc) {
+  timed("matmul_dgelu_backward_bf16", gemm_flops(n, c, oc, true),
+        [&] { inner_->matmul_dgelu_backward_bf16(dinp, dw, dbias, dout, inp, pre, w, n, c, oc); });
+}
 
 void ProfilingBackend::embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n,
                                          int t, int c, int vocab_start, int vocab_count) {

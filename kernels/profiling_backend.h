@@ -64,6 +64,10 @@ class ProfilingBackend final : public Backend {
                            int oc) override;
   void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
                             int n, int c, int oc) override;
+  void matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n,
+                                int c, int oc) override;
+  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                                  const float* pre, const bf16* w, int n, int c, int oc) override;
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
                          int vocab_start, int vocab_count) override;
   void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int n, int t, int c,

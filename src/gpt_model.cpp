@@ -410,8 +410,14 @@ void GptModel::block_forward(int slot, int l, int local, const float* x_in, floa
   be_.add(a.x_mid.data(), a.x_mid.data(), x_in, rc);
   be_.layernorm_forward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x_mid.data(), p(ParamKind::ln2_w, l),
                         p(ParamKind::ln2_b, l), r, c, kLayerNormEps);
-  linear_forward(a.fch.data(), gather(a.ln2.data()), ParamKind::fc_w, l, p(ParamKind::fc_b, l), bt, c, 4 * cl);
-  be_.gelu_forward(a.fch_gelu.data(), a.fch.data(), static_cast<std::size_t>(bt) * 4 * cl);
+  // fch = fc(ln2) kept for the GELU's backward, fch_gelu = gelu(fch); bf16: one fused op (GELU epilogue).
+  if (precision_ == Precision::bf16) {
+    be_.matmul_gelu_forward_bf16(a.fch_gelu.data(), a.fch.data(), gather(a.ln2.data()), w16(ParamKind::fc_w, l),
+                                 p(ParamKind::fc_b, l), bt, c, 4 * cl);
+  } else {
+    linear_forward(a.fch.data(), gather(a.ln2.data()), ParamKind::fc_w, l, p(ParamKind::fc_b, l), bt, c, 4 * cl);
+    be_.gelu_forward(a.fch_gelu.data(), a.fch.data(), static_cast<std::size_t>(bt) * 4 * cl);
+  }
   linear_forward(row_parallel_out(x_out), a.fch_gelu.data(), ParamKind::fc_proj_w, l,
                  add_bias ? p(ParamKind::fc_proj_b, l) : nullptr, bt, 4 * cl, c);
   finish_row_parallel(x_out);
@@ -483,9 +489,16 @@ void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
   // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out, whole (gathered with
   // sequence parallelism) and replicated, so the row-parallel fc_proj needs no other communication and
   // its replicated bias gets the full column sums of dres.
-  linear_backward(dfch_.data(), g(ParamKind::fc_proj_b, l), gather(dres_.data()), a.fch_gelu.data(),
-                  ParamKind::fc_proj_w, l, bt, 4 * cl, c);
-  be_.gelu_backward(dfch_.data(), a.fch.data(), dfch_.data(), static_cast<std::size_t>(bt) * 4 * cl);
+  // dfch = gelu'(fch) * (dres @ W_proj): bf16 fuses the GELU backward into the GEMM (DGELU epilogue).
+  if (precision_ == Precision::bf16) {
+    be_.matmul_dgelu_backward_bf16(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l),
+                                   gather(dres_.data()), a.fch_gelu.data(), a.fch.data(), w16(ParamKind::fc_proj_w, l),
+                                   bt, 4 * cl, c);
+  } else {
+    linear_backward(dfch_.data(), g(ParamKind::fc_proj_b, l), gather(dres_.data()), a.fch_gelu.data(),
+                    ParamKind::fc_proj_w, l, bt, 4 * cl, c);
+    be_.gelu_backward(dfch_.data(), a.fch.data(), dfch_.data(), static_cast<std::size_t>(bt) * 4 * cl);
+  }
   linear_backward(dln_.data(), g(ParamKind::fc_b, l), dfch_.data(), gather(a.ln2.data()), ParamKind::fc_w, l, bt, c,
                   4 * cl);
   const float* dln2 = finish_column_grad();  // column-parallel fc: each rank's dln covers its 4C/T outputs

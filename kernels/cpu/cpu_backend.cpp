@@ -47,6 +47,16 @@ class CpuBackend final : public Backend {
                             int n, int c, int oc) override {
     cpu::matmul_backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
   }
+  void matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n,
+                                int c, int oc) override {
+    cpu::matmul_forward_bf16(pre, inp, w, bias, n, c, oc);
+    cpu::gelu_forward(out, pre, std::size_t(n) * oc);
+  }
+  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                                  const float* pre, const bf16* w, int n, int c, int oc) override {
+    cpu::matmul_backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
+    cpu::gelu_backward(dinp, pre, dinp, std::size_t(n) * c);
+  }
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
                          int vocab_start, int vocab_count) override {
     cpu::embedding_forward(out, tokens, wte, wpe, n, t, c, vocab_start, vocab_count);

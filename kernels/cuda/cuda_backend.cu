@@ -97,6 +97,14 @@ class CudaBackend final : public Backend {
                             int n, int c, int oc) override {
     matmul_->backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
   }
+  void matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n,
+                                int c, int oc) override {
+    matmul_->gelu_forward_bf16(out, pre, inp, w, bias, n, c, oc);
+  }
+  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                                  const float* pre, const bf16* w, int n, int c, int oc) override {
+    matmul_->dgelu_backward_bf16(dinp, dw, dbias, dout, inp, pre, w, n, c, oc);
+  }
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
                          int vocab_start, int vocab_count) override {
     cuda::embedding_forward(out, tokens, wte, wpe, n, t, c, vocab_start, vocab_count, compute_);

@@ -56,17 +56,25 @@ Matmul::~Matmul() {
 }
 
 bool Matmul::try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda,
-                      const void* b, int ldb, float* d, int ldd, float beta, const float* bias) {
+                      const void* b, int ldb, float* d, int ldd, float beta, const Epilogue& epilogue) {
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
+  const float* bias = epilogue.bias;
   Desc desc;
   CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.h, ops.compute, CUDA_R_32F));  // fp32 alpha and beta
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof(op_a)));
   CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof(op_b)));
-  if (bias != nullptr) {
-    const cublasLtEpilogue_t epilogue = CUBLASLT_EPILOGUE_BIAS;
-    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE, &epilogue, sizeof(epilogue)));
+  cublasLtEpilogue_t mode = bias != nullptr ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT;
+  if (epilogue.gelu == Gelu::forward) mode = bias != nullptr ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
+  if (mode != CUBLASLT_EPILOGUE_DEFAULT)
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE, &mode, sizeof(mode)));
+  if (bias != nullptr)
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  if (epilogue.gelu == Gelu::forward) {  // aux (the GELU input, written): fp32 like D (cuBLASLt's default)
+    const void* aux = epilogue.aux;
+    const std::int64_t aux_ld = epilogue.aux_ld;
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));
+    CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld)));
   }
   // Stored shapes (before op): A is (trans_a ? k x m : m x k), B is (trans_b ? n x k : k x n). The bias
   // (when given) is fp32 like D: cuBLASLt's default bias type is D's.
@@ -78,8 +86,9 @@ bool Matmul::try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, in
   const std::uint32_t align_a = alignment_of(a, ops.element_bytes), align_b = alignment_of(b, ops.element_bytes);
   const std::uint32_t align_d = alignment_of(d, 4);
   const int align_key = static_cast<int>(align_a | (align_b << 9) | (align_d << 18));
+  const int aux_align = epilogue.gelu == Gelu::none ? 0 : static_cast<int>(alignment_of(epilogue.aux, 4));
   const Key key{static_cast<int>(ops.type), trans_a, trans_b, m, n, k, lda, ldb, ldd, beta != 0.0f, bias != nullptr,
-                align_key};
+                align_key, static_cast<int>(epilogue.gelu), aux_align};
   auto it = plans_.find(key);
   if (it == plans_.end()) {
     Pref pref;
@@ -112,9 +121,9 @@ bool Matmul::try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, in
 
 void Matmul::gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda,
                   const void* b, int ldb, float* d, int ldd, float beta, const float* bias) {
-  if (try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, bias)) return;
+  if (try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, Epilogue{bias})) return;
   // No algorithm takes the bias epilogue for this shape/alignment: plain GEMM, then the bias.
-  STRATA_CHECK(bias != nullptr && try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, nullptr),
+  STRATA_CHECK(bias != nullptr && try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, Epilogue{}),
                internal, "cuBLASLt found no algorithm for the ", ops.type == CUDA_R_16BF ? "bf16" : "fp32",
                " GEMM m=", m, " n=", n, " k=", k, " (trans_a ", trans_a, ", trans_b ", trans_b, ", lda ", lda,
                ", ldb ", ldb, ", ldd ", ldd, ")");
@@ -171,6 +180,29 @@ void Matmul::backward_bf16(float* dinp, float* dw, float* dbias, const float* do
   if (dinp != nullptr) gemm(bf16_operands(), false, false, c, n, oc, w, c, dout16.get(), oc, dinp, c, 0.0f, nullptr);
   gemm(bf16_operands(), false, true, c, oc, n, inp16.get(), c, dout16.get(), oc, dw, c, 1.0f, nullptr);
   if (dbias != nullptr) column_sum_accumulate(dbias, MatrixTerm{dout, oc}, n, oc, alloc_, stream_);  // fp32 dout
+}
+
+void Matmul::gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n,
+                               int c, int oc) {
+  const bool fused = n > 0 && c > 0 && oc > 0 && oc % 8 == 0;
+  if (fused) {
+    Scratch<bf16> inp16(alloc_, std::size_t(n) * c);
+    to_bf16(inp16.get(), inp, std::size_t(n) * c, stream_);
+    if (try_gemm(bf16_operands(), true, false, oc, n, c, w, c, inp16.get(), c, out, oc, 0.0f,
+                 Epilogue{bias, Gelu::forward, pre, oc}))
+      return;
+  }
+  forward_bf16(pre, inp, w, bias, n, c, oc);
+  cuda::gelu_forward(out, pre, std::size_t(n) * oc, stream_);
+}
+
+// Measured on an H200 (GPT 1.3B, fc projection 16384 x 2048 x 8192): the DGELU-epilogue GEMM ran at 357
+// TFLOP/s, 3.08 ms, against 2.46 ms for the plain backward GEMMs (551 TFLOP/s) plus the GELU backward
+// kernel, so the backward keeps them separate.
+void Matmul::dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+                                 const float* pre, const bf16* w, int n, int c, int oc) {
+  backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
+  if (n > 0 && c > 0) cuda::gelu_backward(dinp, pre, dinp, std::size_t(n) * c, stream_);
 }
 
 }  // namespace strata::cuda

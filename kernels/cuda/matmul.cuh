@@ -39,6 +39,15 @@ class Matmul {
   void forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c, int oc);
   void backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w, int n,
                      int c, int oc);
+  // The MLP's GELU with its GEMMs (Backend::matmul_gelu_forward_bf16 / matmul_dgelu_backward_bf16). Forward:
+  // CUBLASLT_EPILOGUE_GELU_AUX_BIAS writes out = gelu(inp w^T + bias) and the GELU input `pre` (the aux
+  // matrix) in one GEMM; where cuBLASLt offers no algorithm (or the aux leading dimension is not a
+  // multiple of 8) the plain GEMM runs and the GELU kernel of pointwise.cuh follows. Backward: the plain
+  // GEMMs, then the GELU backward kernel (the DGELU epilogue measured slower on an H200, see matmul.cu).
+  void gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n, int c,
+                         int oc);
+  void dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* pre,
+                           const bf16* w, int n, int c, int oc);
 
  private:
   // The GEMMs' operand type: fp32 (CUDA_R_32F) or bf16 (CUDA_R_16BF); C, D and the bias are fp32.
@@ -49,16 +58,26 @@ class Matmul {
   };
   Operands fp32() const { return {CUDA_R_32F, compute_, 4}; }
   static Operands bf16_operands() { return {CUDA_R_16BF, CUBLAS_COMPUTE_32F, 2}; }
+  // What runs after the product: the bias (bias(m) broadcast over columns) and optionally the GELU, which
+  // also writes its input to the aux matrix (fp32, column-major m x n with leading dimension aux_ld).
+  enum class Gelu { none, forward };
+  struct Epilogue {
+    const float* bias = nullptr;
+    Gelu gelu = Gelu::none;
+    const float* aux = nullptr;  // GELU input, written by Gelu::forward
+    int aux_ld = 0;
+  };
   // D(m,n) = op(A) op(B) (+ beta D) (+ bias(m) broadcast over columns), column-major.
   void gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda, const void* b,
             int ldb, float* d, int ldd, float beta, const float* bias);
+  // The same with any epilogue; false when cuBLASLt has no algorithm for it.
   bool try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda, const void* b,
-                int ldb, float* d, int ldd, float beta, const float* bias);
+                int ldb, float* d, int ldd, float beta, const Epilogue& epilogue);
   // The degenerate shapes (no rows, no reduction): handled without cuBLASLt; true when there was one.
   bool forward_degenerate(float* out, const float* bias, int n, int c, int oc);
   bool backward_degenerate(float* dinp, int n, int c, int oc);
 
-  using Key = std::tuple<int, bool, bool, int, int, int, int, int, int, bool, bool, int>;
+  using Key = std::tuple<int, bool, bool, int, int, int, int, int, int, bool, bool, int, int, int>;
   struct Plan {
     bool found = false;
     cublasLtMatmulAlgo_t algo{};

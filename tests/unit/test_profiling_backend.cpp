@@ -71,8 +71,22 @@ TEST_P(ProfiledTraining, IsBitIdenticalAndCountsTheModelsOps) {
   const int layers = shape.layers, c = shape.hidden, bt = cfg.train.micro_batch * shape.seq_len;
   const int64_t micro = static_cast<int64_t>(kSteps) * (cfg.train.global_batch / cfg.train.micro_batch);
   const std::string suffix = precision == "bf16" ? "_bf16" : "";
-  const ProfilingBackend::OpStats fwd = prof.stats("matmul_forward" + suffix);
-  const ProfilingBackend::OpStats bwd = prof.stats("matmul_backward" + suffix);
+  // bf16 runs the MLP's fc GEMM and GELU as one op, and the fc projection's backward GEMM and GELU backward
+  // as another: they count with the GEMMs.
+  auto gemms = [&](const std::string& unfused, const std::string& fused) {
+    ProfilingBackend::OpStats s = prof.stats(unfused + suffix);
+    if (precision != "bf16") return s;
+    const ProfilingBackend::OpStats f = prof.stats(fused);
+    EXPECT_EQ(f.calls, micro * layers) << fused;
+    s.calls += f.calls;
+    s.flops += f.flops;
+    s.seconds += f.seconds;
+    return s;
+  };
+  const ProfilingBackend::OpStats fwd = gemms("matmul_forward", "matmul_gelu_forward_bf16");
+  const ProfilingBackend::OpStats bwd = gemms("matmul_backward", "matmul_dgelu_backward_bf16");
+  EXPECT_EQ(prof.stats("gelu_forward").calls, precision == "bf16" ? 0 : micro * layers);
+  EXPECT_EQ(prof.stats("gelu_backward").calls, precision == "bf16" ? 0 : micro * layers);
   EXPECT_EQ(fwd.calls, micro * (4 * layers + 1));
   EXPECT_EQ(bwd.calls, micro * (4 * layers + 1));
   EXPECT_EQ(prof.stats(precision == "bf16" ? "matmul_forward" : "matmul_forward_bf16").calls, 0);
@@ -108,7 +122,7 @@ TEST_P(ProfiledTraining, IsBitIdenticalAndCountsTheModelsOps) {
   std::string op;
   int64_t calls = 0;
   fields >> op >> calls;
-  EXPECT_EQ(calls, fwd.calls) << report;
+  EXPECT_EQ(calls, prof.stats("matmul_forward" + suffix).calls) << report;
   EXPECT_NE(report.find("attention_backward" + suffix), std::string::npos) << report;
   EXPECT_EQ(profile_report(prof).find("ms/step"), std::string::npos);  // no step count: no per-step column
   std::printf("%s", report.c_str());
