@@ -489,7 +489,7 @@ void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
   // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out, whole (gathered with
   // sequence parallelism) and replicated, so the row-parallel fc_proj needs no other communication and
   // its replicated bias gets the full column sums of dres.
-  // dfch = gelu'(fch) * (dres @ W_proj): bf16 fuses the GELU backward into the GEMM (DGELU epilogue).
+  // dfch = gelu'(fch) * (dres @ W_proj): bf16 as one backend op (matmul_dgelu_backward_bf16).
   if (precision_ == Precision::bf16) {
     be_.matmul_dgelu_backward_bf16(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l),
                                    gather(dres_.data()), a.fch_gelu.data(), a.fch.data(), w16(ParamKind::fc_proj_w, l),

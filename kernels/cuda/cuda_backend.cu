@@ -103,7 +103,10 @@ class CudaBackend final : public Backend {
   }
   void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
                                   const float* pre, const bf16* w, int n, int c, int oc) override {
-    matmul_->dgelu_backward_bf16(dinp, dw, dbias, dout, inp, pre, w, n, c, oc);
+    // Not the cuBLASLt DGELU epilogue: on an H200 (GPT 1.3B fc projection, 16384 x 2048 x 8192) its GEMM
+    // took 3.08 ms (357 TFLOP/s) against 2.46 ms for the plain backward GEMMs plus the GELU kernel.
+    matmul_->backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
+    cuda::gelu_backward(dinp, pre, dinp, std::size_t(n) * c, compute_);
   }
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
                          int vocab_start, int vocab_count) override {

@@ -196,13 +196,4 @@ void Matmul::gelu_forward_bf16(float* out, float* pre, const float* inp, const b
   cuda::gelu_forward(out, pre, std::size_t(n) * oc, stream_);
 }
 
-// Measured on an H200 (GPT 1.3B, fc projection 16384 x 2048 x 8192): the DGELU-epilogue GEMM ran at 357
-// TFLOP/s, 3.08 ms, against 2.46 ms for the plain backward GEMMs (551 TFLOP/s) plus the GELU backward
-// kernel, so the backward keeps them separate.
-void Matmul::dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                                 const float* pre, const bf16* w, int n, int c, int oc) {
-  backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
-  if (n > 0 && c > 0) cuda::gelu_backward(dinp, pre, dinp, std::size_t(n) * c, stream_);
-}
-
 }  // namespace strata::cuda

@@ -39,15 +39,12 @@ class Matmul {
   void forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c, int oc);
   void backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w, int n,
                      int c, int oc);
-  // The MLP's GELU with its GEMMs (Backend::matmul_gelu_forward_bf16 / matmul_dgelu_backward_bf16). Forward:
-  // CUBLASLT_EPILOGUE_GELU_AUX_BIAS writes out = gelu(inp w^T + bias) and the GELU input `pre` (the aux
-  // matrix) in one GEMM; where cuBLASLt offers no algorithm (or the aux leading dimension is not a
-  // multiple of 8) the plain GEMM runs and the GELU kernel of pointwise.cuh follows. Backward: the plain
-  // GEMMs, then the GELU backward kernel (the DGELU epilogue measured slower on an H200, see matmul.cu).
+  // The MLP's fc GEMM with its GELU (Backend::matmul_gelu_forward_bf16): CUBLASLT_EPILOGUE_GELU_AUX_BIAS
+  // writes out = gelu(inp w^T + bias) and the GELU input `pre` (the aux matrix) in one GEMM; where cuBLASLt
+  // offers no algorithm (or the aux leading dimension is not a multiple of 8) the plain GEMM runs and the
+  // GELU kernel of pointwise.cuh follows.
   void gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n, int c,
                          int oc);
-  void dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* pre,
-                           const bf16* w, int n, int c, int oc);
 
  private:
   // The GEMMs' operand type: fp32 (CUDA_R_32F) or bf16 (CUDA_R_16BF); C, D and the bias are fp32.
