@@ -78,29 +78,49 @@ class Backend {
   virtual void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout,
                                const float* inp, const float* w, int n, int c, int oc) = 0;
 
-  // ---- bf16 GEMMs (train.precision=bf16; kernels/bf16.h) ----
+  // ---- bf16 (train.precision=bf16; kernels/bf16.h) ----
+  // The activations that only feed GEMMs and the attention (LayerNorm outputs, qkv, the attention output,
+  // the MLP's pre-activation and GELU output) are stored in bf16: the op that produces one rounds it once,
+  // from its fp32 result, and the GEMMs read it as it is. Products are exact (bf16 x bf16 fits fp32) and
+  // accumulate in fp32; biases, the residual stream, output gradients, weight gradients, softmax and
+  // LayerNorm statistics stay fp32. Output gradients (dout) are rounded to bf16 where they enter a GEMM
+  // (in scratch). The CPU backend emulates this (widens or rounds into fp32 scratch, then sgemm and its
+  // fp32 kernels); CUDA runs cuBLASLt on bf16 operands and tensor-core attention.
+  //
   // dst(n) = bf16 of src(n), rounded to nearest even (math::float_to_bf16): the model's working copy of
   // its fp32 master weights.
   virtual void to_bf16(bf16* dst, const float* src, std::size_t n) = 0;
-  // matmul_forward / matmul_backward with bf16 GEMM operands, as tensor cores compute: the weight is
-  // read in bf16, the fp32 activations and output gradients are rounded to bf16 where they enter a GEMM
-  // (in scratch; the callers' buffers stay fp32), products are exact and accumulate in fp32, results
-  // (out, dinp, dw) are fp32 and dw accumulates in fp32. The bias is fp32 and dbias sums the fp32 dout.
-  // The CPU backend emulates this (rounds into scratch, then sgemm); CUDA runs cuBLASLt on bf16 inputs.
-  virtual void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c,
+  // layernorm_forward with out rounded to bf16 (mean and rstd fp32, as in layernorm_forward).
+  virtual void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* w,
+                                      const float* b, int n, int c, float eps) = 0;
+  // out(N,OC) = inp(N,C) @ w(OC,C)^T + bias(OC): fp32 accumulation, the fp32 bias added to the fp32 sum;
+  // out fp32, or (second form) that fp32 result rounded once to bf16.
+  virtual void matmul_forward_bf16(float* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
                                    int oc) = 0;
-  virtual void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+  virtual void matmul_forward_bf16(bf16* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                                   int oc) = 0;
+  // matmul_backward with bf16 operands: dout is rounded to bf16 where it enters the two GEMMs; dinp (= , may be
+  // null) and dw (+=) are fp32; dbias (+=, may be null) sums the fp32 dout.
+  virtual void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp,
                                     const bf16* w, int n, int c, int oc) = 0;
-  // The MLP's GELU with its neighbouring bf16 GEMMs (CUDA: the forward is one GEMM with cuBLASLt's
+  // The MLP's GELU with its neighbouring GEMMs (CUDA: the forward is one GEMM with cuBLASLt's
   // GELU_AUX_BIAS epilogue where offered; the backward stays GEMMs then the GELU kernel, measured faster):
-  //  forward:  pre(N,OC) = inp @ w^T + bias (kept for backward), out(N,OC) = gelu_tanh(pre);
-  //  backward: matmul_backward_bf16 of the next layer, whose input inp(N,C) = gelu_tanh(pre(N,C)), with its
-  //            dinp (not null) multiplied by gelu_tanh'(pre): the gradient wrt pre.
-  // Each equals matmul_*_bf16 followed by gelu_forward / gelu_backward (the CPU backend's implementation).
-  virtual void matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias,
+  //  forward:  p = inp @ w^T + bias in fp32; pre(N,OC) = bf16(p) (kept for backward), out(N,OC) =
+  //            bf16(gelu_tanh(p)), the GELU of the unrounded sum;
+  //  backward: matmul_backward_bf16 of the next layer, whose input inp(N,C) = out of the forward, with its
+  //            dinp (not null) multiplied by gelu_tanh'(pre) (pre widened exactly): the gradient wrt pre.
+  virtual void matmul_gelu_forward_bf16(bf16* out, bf16* pre, const bf16* inp, const bf16* w, const float* bias,
                                         int n, int c, int oc) = 0;
-  virtual void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                                          const float* pre, const bf16* w, int n, int c, int oc) = 0;
+  virtual void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp,
+                                          const bf16* pre, const bf16* w, int n, int c, int oc) = 0;
+  // Causal attention (as attention_forward/backward below) on bf16 qkv: out is rounded once to bf16 at the
+  // end, lse and dqkv are fp32, dout is rounded to bf16 where it enters a product. CUDA runs tensor-core
+  // kernels, which also round the probabilities P and dS where they enter a product; accumulation,
+  // scores and softmax statistics are fp32. The CPU backend widens q, k, v and out, rounds dO and runs
+  // its fp32 kernels (P and dS stay fp32 there, a difference well inside the tests' bf16 tolerance).
+  virtual void attention_forward_bf16(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh, int hs) = 0;
+  virtual void attention_backward_bf16(float* dqkv, const float* dout, const bf16* out, const float* lse,
+                                       const bf16* qkv, int b, int t, int nh, int hs) = 0;
 
   // ---- embedding ----
   // out(N,C) = wte[tokens[i]] (rows of tokens outside [vocab_start, vocab_start+vocab_count) are zero)
@@ -135,14 +155,6 @@ class Backend {
   // dqkv(B,T,3*NH*HS) = gradient wrt qkv, recomputing the probabilities tile by tile from lse.
   virtual void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
                                   const float* qkv, int b, int t, int nh, int hs) = 0;
-  // The same with bf16 products (train.precision=bf16), buffers fp32 as above. CUDA runs tensor-core
-  // kernels: Q, K, V, dO and the probabilities P and dS are rounded to bf16 where they enter a product,
-  // accumulation, scores, softmax statistics and outputs are fp32. The CPU backend emulates the operand
-  // rounding only (q, k, v and dO rounded into scratch, then the fp32 kernels): P and dS stay fp32
-  // there, a difference well inside the bf16 tolerance of the tests.
-  virtual void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) = 0;
-  virtual void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse,
-                                       const float* qkv, int b, int t, int nh, int hs) = 0;
 
   // ---- loss ----
   // Fused softmax cross-entropy over logits(N,Vp), of which the first v columns are real (padding
