@@ -107,23 +107,32 @@ void ProfilingBackend::matmul_backward(float* dinp, float* dw, float* dbias, con
 void ProfilingBackend::to_bf16(bf16* dst, const float* src, std::size_t n) {
   timed("to_bf16", 0, [&] { inner_->to_bf16(dst, src, n); });
 }
-void ProfilingBackend::matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n,
-                                           int c, int oc) {
+void ProfilingBackend::layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* w,
+                                              const float* b, int n, int c, float eps) {
+  timed("layernorm_forward_bf16", 0, [&] { inner_->layernorm_forward_bf16(out, mean, rstd, inp, w, b, n, c, eps); });
+}
+void ProfilingBackend::matmul_forward_bf16(float* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                                           int oc) {
   timed("matmul_forward_bf16", gemm_flops(n, c, oc),
         [&] { inner_->matmul_forward_bf16(out, inp, w, bias, n, c, oc); });
 }
-void ProfilingBackend::matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
+void ProfilingBackend::matmul_forward_bf16(bf16* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                                           int oc) {
+  timed("matmul_forward_bf16", gemm_flops(n, c, oc),
+        [&] { inner_->matmul_forward_bf16(out, inp, w, bias, n, c, oc); });
+}
+void ProfilingBackend::matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp,
                                             const bf16* w, int n, int c, int oc) {
   timed("matmul_backward_bf16", gemm_flops(n, c, oc, dinp != nullptr),
         [&] { inner_->matmul_backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc); });
 }
-void ProfilingBackend::matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w,
+void ProfilingBackend::matmul_gelu_forward_bf16(bf16* out, bf16* pre, const bf16* inp, const bf16* w,
                                                 const float* bias, int n, int c, int oc) {
   timed("matmul_gelu_forward_bf16", gemm_flops(n, c, oc),
         [&] { inner_->matmul_gelu_forward_bf16(out, pre, inp, w, bias, n, c, oc); });
 }
 void ProfilingBackend::matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout,
-                                                  const float* inp, const float* pre, const bf16* w, int n, int c,
+                                                  const bf16* inp, const bf16* pre, const bf16* w, int n, int c,
                                                   int oc) {
   timed("matmul_dgelu_backward_bf16", gemm_flops(n, c, oc, true),
         [&] { inner_->matmul_dgelu_backward_bf16(dinp, dw, dbias, dout, inp, pre, w, n, c, oc); });
@@ -166,13 +175,13 @@ void ProfilingBackend::attention_backward(float* dqkv, const float* dout, const 
   timed("attention_backward", attention_flops(b, t, nh, hs, true),
         [&] { inner_->attention_backward(dqkv, dout, out, lse, qkv, b, t, nh, hs); });
 }
-void ProfilingBackend::attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh,
+void ProfilingBackend::attention_forward_bf16(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh,
                                               int hs) {
   timed("attention_forward_bf16", attention_flops(b, t, nh, hs),
         [&] { inner_->attention_forward_bf16(out, lse, qkv, b, t, nh, hs); });
 }
-void ProfilingBackend::attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse,
-                                               const float* qkv, int b, int t, int nh, int hs) {
+void ProfilingBackend::attention_backward_bf16(float* dqkv, const float* dout, const bf16* out, const float* lse,
+                                               const bf16* qkv, int b, int t, int nh, int hs) {
   timed("attention_backward_bf16", attention_flops(b, t, nh, hs, true),
         [&] { inner_->attention_backward_bf16(dqkv, dout, out, lse, qkv, b, t, nh, hs); });
 }

@@ -60,14 +60,18 @@ class ProfilingBackend final : public Backend {
   void matmul_backward(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const float* w,
                        int n, int c, int oc) override;
   void to_bf16(bf16* dst, const float* src, std::size_t n) override;
-  void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c,
+  void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                              int n, int c, float eps) override;
+  void matmul_forward_bf16(float* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
                            int oc) override;
-  void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
+  void matmul_forward_bf16(bf16* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                           int oc) override;
+  void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp, const bf16* w,
                             int n, int c, int oc) override;
-  void matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n,
-                                int c, int oc) override;
-  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                                  const float* pre, const bf16* w, int n, int c, int oc) override;
+  void matmul_gelu_forward_bf16(bf16* out, bf16* pre, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                                int oc) override;
+  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp,
+                                  const bf16* pre, const bf16* w, int n, int c, int oc) override;
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
                          int vocab_start, int vocab_count) override;
   void embedding_backward(float* dwte, float* dwpe, const float* dout, const int32_t* tokens, int n, int t, int c,
@@ -82,8 +86,8 @@ class ProfilingBackend final : public Backend {
   void attention_forward(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) override;
   void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv, int b,
                           int t, int nh, int hs) override;
-  void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) override;
-  void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+  void attention_forward_bf16(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh, int hs) override;
+  void attention_backward_bf16(float* dqkv, const float* dout, const bf16* out, const float* lse, const bf16* qkv,
                                int b, int t, int nh, int hs) override;
   void crossentropy_forward_backward(float* losses, float* dlogits, const float* logits, const int32_t* targets,
                                      int n, int v, int vp, float dloss) override;

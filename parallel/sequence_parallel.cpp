@@ -1,6 +1,7 @@
 // sequence_parallel.cpp — see sequence_parallel.h.
 #include "parallel/sequence_parallel.h"
 
+#include <cstdint>
 #include <span>
 
 #include "kernels/error.h"
@@ -16,6 +17,14 @@ RowSplit row_split(const Communicator& tensor, std::size_t rows, std::size_t wid
 
 void gather_rows(Communicator& tensor, const RowSplit& split, const float* local, float* full) {
   tensor.all_gather(std::span<const float>(local, split.local_floats()), std::span<float>(full, split.full_floats()));
+}
+
+void gather_rows(Communicator& tensor, const RowSplit& split, const bf16* local, bf16* full) {
+  // Moved as raw bytes (the communicator reduces no bf16; a gather only copies).
+  const auto* src = reinterpret_cast<const std::uint8_t*>(local);
+  auto* dst = reinterpret_cast<std::uint8_t*>(full);
+  tensor.all_gather(std::span<const std::uint8_t>(src, split.local_floats() * sizeof(bf16)),
+                    std::span<std::uint8_t>(dst, split.full_floats() * sizeof(bf16)));
 }
 
 void scatter_sum_rows(Communicator& tensor, const RowSplit& split, const float* full, float* local) {

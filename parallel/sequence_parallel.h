@@ -20,6 +20,7 @@
 
 #include <cstddef>
 
+#include "kernels/bf16.h"
 #include "parallel/communicator.h"
 
 namespace strata {
@@ -44,6 +45,8 @@ RowSplit row_split(const Communicator& tensor, std::size_t rows, std::size_t wid
 // full (rows, width) <- every rank's local (local_rows, width), in rank order. local may be this rank's
 // rows of full (local == full + local_offset()): then it is gathered in place.
 void gather_rows(Communicator& tensor, const RowSplit& split, const float* local, float* full);
+// The same for bf16 rows (train.precision=bf16 keeps the LayerNorm outputs in bf16): half the bytes.
+void gather_rows(Communicator& tensor, const RowSplit& split, const bf16* local, bf16* full);
 
 // local (local_rows, width) <- this rank's rows of the sum over the group of every rank's full
 // (rows, width). local may be this rank's rows of full (local == full + local_offset()).

@@ -75,25 +75,26 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
     acts_.resize(slots);
     for (auto& per_slot : acts_) per_slot.resize(nl);
   }
-  if (recompute_ != Recompute::none) atty_shared_ = DeviceBuffer<float>(be_, bt * cl);
+  const bool h = bf16_storage();
+  if (recompute_ != Recompute::none) atty_shared_ = ActBuffer(be_, bt * cl, h);
   for (auto& per_slot : acts_) {
     for (BlockActs& a : per_slot) {
-      a.ln1 = DeviceBuffer<float>(be_, r * c);
+      a.ln1 = ActBuffer(be_, r * c, h);
       a.ln1_mean = DeviceBuffer<float>(be_, r);
       a.ln1_rstd = DeviceBuffer<float>(be_, r);
-      a.qkv = DeviceBuffer<float>(be_, bt * 3 * cl);
-      if (recompute_ == Recompute::none) a.atty = DeviceBuffer<float>(be_, bt * cl);
+      a.qkv = ActBuffer(be_, bt * 3 * cl, h);
+      if (recompute_ == Recompute::none) a.atty = ActBuffer(be_, bt * cl, h);
       a.lse = DeviceBuffer<float>(be_, bnt);
       a.x_mid = DeviceBuffer<float>(be_, r * c);
-      a.ln2 = DeviceBuffer<float>(be_, r * c);
+      a.ln2 = ActBuffer(be_, r * c, h);
       a.ln2_mean = DeviceBuffer<float>(be_, r);
       a.ln2_rstd = DeviceBuffer<float>(be_, r);
-      a.fch = DeviceBuffer<float>(be_, bt * 4 * cl);
-      a.fch_gelu = DeviceBuffer<float>(be_, bt * 4 * cl);
+      a.fch = ActBuffer(be_, bt * 4 * cl, h);
+      a.fch_gelu = ActBuffer(be_, bt * 4 * cl, h);
     }
   }
   if (layout_.partition().has_head) {
-    lnf_ = DeviceBuffer<float>(be_, bt * c);
+    lnf_ = ActBuffer(be_, bt * c, h);
     lnf_mean_ = DeviceBuffer<float>(be_, r);
     lnf_rstd_ = DeviceBuffer<float>(be_, r);
     logits_ = DeviceBuffer<float>(be_, bt * layout_.vocab_slice());
@@ -111,6 +112,7 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   dfch_ = DeviceBuffer<float>(be_, bt * 4 * cl);
   if (sp_) {
     full_ = DeviceBuffer<float>(be_, bt * c);
+    if (h) full16_ = DeviceBuffer<bf16>(be_, bt * c);
     ln_grads_ = DeviceBuffer<float>(be_, 4 * c);
   }
 }
@@ -128,6 +130,14 @@ const float* GptModel::gather(const float* local) {
   be_.synchronize();  // the communicator reads the rows once the queued kernels wrote them
   gather_rows(*tensor_, rows_, local, full_.data());
   return full_.data();
+}
+
+ActRef GptModel::gather(ActRef local) {
+  if (!sp_) return local;
+  if (local.f != nullptr) return {const_cast<float*>(gather(local.f)), nullptr};
+  be_.synchronize();
+  gather_rows(*tensor_, rows_, local.h, full16_.data());
+  return {nullptr, full16_.data()};
 }
 
 void GptModel::finish_row_parallel(float* out) {
@@ -169,13 +179,14 @@ std::size_t GptModel::activation_bytes() const {
     for (const auto& x : per_slot) bytes += x.bytes();
   for (const auto& per_slot : acts_) {
     for (const BlockActs& a : per_slot) {
-      for (const auto* buf : {&a.ln1, &a.ln1_mean, &a.ln1_rstd, &a.qkv, &a.atty, &a.lse, &a.x_mid, &a.ln2,
-                              &a.ln2_mean, &a.ln2_rstd, &a.fch, &a.fch_gelu})
+      for (const ActBuffer* buf : {&a.ln1, &a.qkv, &a.atty, &a.ln2, &a.fch, &a.fch_gelu}) bytes += buf->bytes();
+      for (const auto* buf : {&a.ln1_mean, &a.ln1_rstd, &a.lse, &a.x_mid, &a.ln2_mean, &a.ln2_rstd})
         bytes += buf->bytes();
     }
   }
-  for (const auto* buf : {&atty_shared_, &lnf_, &lnf_mean_, &lnf_rstd_, &logits_, &losses_, &ce_max_, &ce_stats_, &dres_,
-                          &dln_, &dqkv_, &datty_, &dfch_, &full_, &ln_grads_})
+  bytes += atty_shared_.bytes() + lnf_.bytes() + full16_.bytes();
+  for (const auto* buf : {&lnf_mean_, &lnf_rstd_, &logits_, &losses_, &ce_max_, &ce_stats_, &dres_, &dln_, &dqkv_,
+                          &datty_, &dfch_, &full_, &ln_grads_})
     bytes += buf->bytes();
   return bytes;
 }
@@ -349,35 +360,71 @@ void GptModel::backward_stage(int chunk, int slot) {
   }
 }
 
-void GptModel::linear_forward(float* out, const float* inp, ParamKind w, int layer, const float* bias, int n, int c,
+void GptModel::linear_forward(float* out, ActRef inp, ParamKind w, int layer, const float* bias, int n, int c, int oc) {
+  if (inp.h != nullptr)
+    be_.matmul_forward_bf16(out, inp.h, w16(w, layer), bias, n, c, oc);
+  else
+    be_.matmul_forward(out, inp.f, p(w, layer), bias, n, c, oc);
+}
+
+void GptModel::linear_forward(ActRef out, ActRef inp, ParamKind w, int layer, const float* bias, int n, int c,
                               int oc) {
-  if (precision_ == Precision::bf16)
-    be_.matmul_forward_bf16(out, inp, w16(w, layer), bias, n, c, oc);
+  if (out.h != nullptr)
+    be_.matmul_forward_bf16(out.h, inp.h, w16(w, layer), bias, n, c, oc);
   else
-    be_.matmul_forward(out, inp, p(w, layer), bias, n, c, oc);
+    linear_forward(out.f, inp, w, layer, bias, n, c, oc);
 }
 
-void GptModel::attention_forward(float* out, float* lse, const float* qkv) {
-  if (precision_ == Precision::bf16)
-    be_.attention_forward_bf16(out, lse, qkv, b_, shape_.seq_len, heads_local_, shape_.head_size());
+void GptModel::linear_backward(float* dinp, float* dbias, const float* dout, ActRef inp, ParamKind w, int layer, int n,
+                               int c, int oc) {
+  if (inp.h != nullptr)
+    be_.matmul_backward_bf16(dinp, g(w, layer), dbias, dout, inp.h, w16(w, layer), n, c, oc);
   else
-    be_.attention_forward(out, lse, qkv, b_, shape_.seq_len, heads_local_, shape_.head_size());
+    be_.matmul_backward(dinp, g(w, layer), dbias, dout, inp.f, p(w, layer), n, c, oc);
 }
 
-void GptModel::attention_backward(float* dqkv, const float* dout, const float* out, const float* lse,
-                                  const float* qkv) {
-  if (precision_ == Precision::bf16)
-    be_.attention_backward_bf16(dqkv, dout, out, lse, qkv, b_, shape_.seq_len, heads_local_, shape_.head_size());
+void GptModel::attention_forward(ActRef out, float* lse, ActRef qkv) {
+  if (out.h != nullptr)
+    be_.attention_forward_bf16(out.h, lse, qkv.h, b_, shape_.seq_len, heads_local_, shape_.head_size());
   else
-    be_.attention_backward(dqkv, dout, out, lse, qkv, b_, shape_.seq_len, heads_local_, shape_.head_size());
+    be_.attention_forward(out.f, lse, qkv.f, b_, shape_.seq_len, heads_local_, shape_.head_size());
 }
 
-void GptModel::linear_backward(float* dinp, float* dbias, const float* dout, const float* inp, ParamKind w, int layer,
-                               int n, int c, int oc) {
-  if (precision_ == Precision::bf16)
-    be_.matmul_backward_bf16(dinp, g(w, layer), dbias, dout, inp, w16(w, layer), n, c, oc);
+void GptModel::attention_backward(float* dqkv, const float* dout, ActRef out, const float* lse, ActRef qkv) {
+  if (out.h != nullptr)
+    be_.attention_backward_bf16(dqkv, dout, out.h, lse, qkv.h, b_, shape_.seq_len, heads_local_, shape_.head_size());
   else
-    be_.matmul_backward(dinp, g(w, layer), dbias, dout, inp, p(w, layer), n, c, oc);
+    be_.attention_backward(dqkv, dout, out.f, lse, qkv.f, b_, shape_.seq_len, heads_local_, shape_.head_size());
+}
+
+void GptModel::layernorm_forward(ActRef out, float* mean, float* rstd, const float* inp, ParamKind w, int layer,
+                                 int rows) {
+  const ParamKind b = static_cast<ParamKind>(static_cast<int>(w) + 1);
+  if (out.h != nullptr)
+    be_.layernorm_forward_bf16(out.h, mean, rstd, inp, p(w, layer), p(b, layer), rows, shape_.hidden, kLayerNormEps);
+  else
+    be_.layernorm_forward(out.f, mean, rstd, inp, p(w, layer), p(b, layer), rows, shape_.hidden, kLayerNormEps);
+}
+
+void GptModel::mlp_fc_gelu_forward(ActRef out, ActRef pre, ActRef inp, int layer, int n, int c, int oc) {
+  if (out.h != nullptr) {
+    be_.matmul_gelu_forward_bf16(out.h, pre.h, inp.h, w16(ParamKind::fc_w, layer), p(ParamKind::fc_b, layer), n, c,
+                                 oc);
+    return;
+  }
+  linear_forward(pre.f, inp, ParamKind::fc_w, layer, p(ParamKind::fc_b, layer), n, c, oc);
+  be_.gelu_forward(out.f, pre.f, static_cast<std::size_t>(n) * oc);
+}
+
+void GptModel::mlp_proj_gelu_backward(float* dpre, const float* dout, ActRef out, ActRef pre, int layer, int n, int oc,
+                                      int c) {
+  if (out.h != nullptr) {
+    be_.matmul_dgelu_backward_bf16(dpre, g(ParamKind::fc_proj_w, layer), g(ParamKind::fc_proj_b, layer), dout, out.h,
+                                   pre.h, w16(ParamKind::fc_proj_w, layer), n, oc, c);
+    return;
+  }
+  linear_backward(dpre, g(ParamKind::fc_proj_b, layer), dout, out, ParamKind::fc_proj_w, layer, n, oc, c);
+  be_.gelu_backward(dpre, pre.f, dpre, static_cast<std::size_t>(n) * oc);
 }
 
 void GptModel::embed_forward(int slot) {
@@ -398,27 +445,19 @@ void GptModel::block_forward(int slot, int l, int local, const float* x_in, floa
   BlockActs& a = acts(slot, local);
   // Row-parallel biases are added once: on tensor rank 0, before the sum of the partial sums.
   const bool add_bias = tp_rank_ == 0;
-  be_.layernorm_forward(a.ln1.data(), a.ln1_mean.data(), a.ln1_rstd.data(), x_in, p(ParamKind::ln1_w, l),
-                        p(ParamKind::ln1_b, l), r, c, kLayerNormEps);
-  linear_forward(a.qkv.data(), gather(a.ln1.data()), ParamKind::qkv_w, l, p(ParamKind::qkv_b, l), bt, c, 3 * cl);
-  attention_forward(atty(slot, local), a.lse.data(), a.qkv.data());
+  layernorm_forward(a.ln1.ref(), a.ln1_mean.data(), a.ln1_rstd.data(), x_in, ParamKind::ln1_w, l, r);
+  linear_forward(a.qkv.ref(), gather(a.ln1.ref()), ParamKind::qkv_w, l, p(ParamKind::qkv_b, l), bt, c, 3 * cl);
+  attention_forward(atty(slot, local), a.lse.data(), a.qkv.ref());
   // x_mid = x_in + attn_proj(atty): the projection's summed output lands in x_mid, then the residual is
   // added in place.
   linear_forward(row_parallel_out(a.x_mid.data()), atty(slot, local), ParamKind::attn_proj_w, l,
                  add_bias ? p(ParamKind::attn_proj_b, l) : nullptr, bt, cl, c);
   finish_row_parallel(a.x_mid.data());
   be_.add(a.x_mid.data(), a.x_mid.data(), x_in, rc);
-  be_.layernorm_forward(a.ln2.data(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x_mid.data(), p(ParamKind::ln2_w, l),
-                        p(ParamKind::ln2_b, l), r, c, kLayerNormEps);
-  // fch = fc(ln2) kept for the GELU's backward, fch_gelu = gelu(fch); bf16: one fused op (GELU epilogue).
-  if (precision_ == Precision::bf16) {
-    be_.matmul_gelu_forward_bf16(a.fch_gelu.data(), a.fch.data(), gather(a.ln2.data()), w16(ParamKind::fc_w, l),
-                                 p(ParamKind::fc_b, l), bt, c, 4 * cl);
-  } else {
-    linear_forward(a.fch.data(), gather(a.ln2.data()), ParamKind::fc_w, l, p(ParamKind::fc_b, l), bt, c, 4 * cl);
-    be_.gelu_forward(a.fch_gelu.data(), a.fch.data(), static_cast<std::size_t>(bt) * 4 * cl);
-  }
-  linear_forward(row_parallel_out(x_out), a.fch_gelu.data(), ParamKind::fc_proj_w, l,
+  layernorm_forward(a.ln2.ref(), a.ln2_mean.data(), a.ln2_rstd.data(), a.x_mid.data(), ParamKind::ln2_w, l, r);
+  // fch = fc(ln2) kept for the GELU's backward, fch_gelu = gelu(fch).
+  mlp_fc_gelu_forward(a.fch_gelu.ref(), a.fch.ref(), gather(a.ln2.ref()), l, bt, c, 4 * cl);
+  linear_forward(row_parallel_out(x_out), a.fch_gelu.ref(), ParamKind::fc_proj_w, l,
                  add_bias ? p(ParamKind::fc_proj_b, l) : nullptr, bt, 4 * cl, c);
   finish_row_parallel(x_out);
   be_.add(x_out, x_out, a.x_mid.data(), rc);
@@ -429,14 +468,17 @@ double GptModel::head_forward(int slot, bool backward, float dloss) {
   const float* x_last = x_[slot].back().data();
   // The final LayerNorm writes this rank's rows of lnf_; with sequence parallelism the others are
   // gathered in place (lnf_ is kept whole for the output projection's weight gradient).
-  float* lnf_mine = lnf_.data() + (sp_ ? rows_.local_offset() : 0);
-  be_.layernorm_forward(lnf_mine, lnf_mean_.data(), lnf_rstd_.data(), x_last, p(ParamKind::lnf_w),
-                        p(ParamKind::lnf_b), static_cast<int>(rows_.local_rows()), c, kLayerNormEps);
+  const ActRef lnf = lnf_.ref(), lnf_mine = lnf.at(sp_ ? rows_.local_offset() : 0);
+  layernorm_forward(lnf_mine, lnf_mean_.data(), lnf_rstd_.data(), x_last, ParamKind::lnf_w, -1,
+                    static_cast<int>(rows_.local_rows()));
   if (sp_) {
     be_.synchronize();
-    gather_rows(*tensor_, rows_, lnf_mine, lnf_.data());
+    if (lnf.h != nullptr)
+      gather_rows(*tensor_, rows_, lnf_mine.h, lnf.h);
+    else
+      gather_rows(*tensor_, rows_, lnf_mine.f, lnf.f);
   }
-  linear_forward(logits_.data(), lnf_.data(), ParamKind::wte, -1, nullptr, bt, c, vs);
+  linear_forward(logits_.data(), lnf, ParamKind::wte, -1, nullptr, bt, c, vs);
   float* dlogits = backward ? logits_.data() : nullptr;
   if (!tensor_parallel()) {
     be_.crossentropy_forward_backward(losses_.data(), dlogits, logits_.data(), targets_.data(), bt, shape_.vocab_size,
@@ -463,7 +505,7 @@ double GptModel::head_forward(int slot, bool backward, float dloss) {
 void GptModel::head_backward(int slot) {
   const int bt = b_ * shape_.seq_len, c = shape_.hidden, vs = layout_.vocab_slice();
   // logits_ now holds dlogits (the cross-entropy wrote them in place).
-  linear_backward(dln_.data(), nullptr, logits_.data(), lnf_.data(), ParamKind::wte, -1, bt, c, vs);
+  linear_backward(dln_.data(), nullptr, logits_.data(), lnf_.ref(), ParamKind::wte, -1, bt, c, vs);
   const float* dln = finish_column_grad();  // partial over the vocabulary slices
   dres_.zero();
   if (sp_) ln_grads_.zero();
@@ -482,24 +524,15 @@ void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
     block_forward(slot, l, local, x_in, x_[slot][local + 1].data());
   } else if (recompute_ == Recompute::selective) {
     BlockActs& k = acts(slot, local);
-    attention_forward(atty(slot, local), k.lse.data(), k.qkv.data());
+    attention_forward(atty(slot, local), k.lse.data(), k.qkv.ref());
   }
   BlockActs& a = acts(slot, local);
   if (sp_) ln_grads_.zero();
   // MLP branch: x_out = x_mid + fc_proj(gelu(fc(ln2(x_mid)))); dres holds dL/dx_out, whole (gathered with
   // sequence parallelism) and replicated, so the row-parallel fc_proj needs no other communication and
   // its replicated bias gets the full column sums of dres.
-  // dfch = gelu'(fch) * (dres @ W_proj): bf16 as one backend op (matmul_dgelu_backward_bf16).
-  if (precision_ == Precision::bf16) {
-    be_.matmul_dgelu_backward_bf16(dfch_.data(), g(ParamKind::fc_proj_w, l), g(ParamKind::fc_proj_b, l),
-                                   gather(dres_.data()), a.fch_gelu.data(), a.fch.data(), w16(ParamKind::fc_proj_w, l),
-                                   bt, 4 * cl, c);
-  } else {
-    linear_backward(dfch_.data(), g(ParamKind::fc_proj_b, l), gather(dres_.data()), a.fch_gelu.data(),
-                    ParamKind::fc_proj_w, l, bt, 4 * cl, c);
-    be_.gelu_backward(dfch_.data(), a.fch.data(), dfch_.data(), static_cast<std::size_t>(bt) * 4 * cl);
-  }
-  linear_backward(dln_.data(), g(ParamKind::fc_b, l), dfch_.data(), gather(a.ln2.data()), ParamKind::fc_w, l, bt, c,
+  mlp_proj_gelu_backward(dfch_.data(), gather(dres_.data()), a.fch_gelu.ref(), a.fch.ref(), l, bt, 4 * cl, c);
+  linear_backward(dln_.data(), g(ParamKind::fc_b, l), dfch_.data(), gather(a.ln2.ref()), ParamKind::fc_w, l, bt, c,
                   4 * cl);
   const float* dln2 = finish_column_grad();  // column-parallel fc: each rank's dln covers its 4C/T outputs
   be_.layernorm_backward(dres_.data(), ln_dw(0, ParamKind::ln2_w, l), ln_db(0, ParamKind::ln2_w, l), dln2,
@@ -507,8 +540,8 @@ void GptModel::block_backward(int slot, int l, int local, const float* x_in) {
   // Attention branch: x_mid = x_in + attn_proj(attention(qkv(ln1(x_in)))); dres now holds dL/dx_mid.
   linear_backward(datty_.data(), g(ParamKind::attn_proj_b, l), gather(dres_.data()), atty(slot, local),
                   ParamKind::attn_proj_w, l, bt, cl, c);
-  attention_backward(dqkv_.data(), datty_.data(), atty(slot, local), a.lse.data(), a.qkv.data());
-  linear_backward(dln_.data(), g(ParamKind::qkv_b, l), dqkv_.data(), gather(a.ln1.data()), ParamKind::qkv_w, l, bt, c,
+  attention_backward(dqkv_.data(), datty_.data(), atty(slot, local), a.lse.data(), a.qkv.ref());
+  linear_backward(dln_.data(), g(ParamKind::qkv_b, l), dqkv_.data(), gather(a.ln1.ref()), ParamKind::qkv_w, l, bt, c,
                   3 * cl);
   const float* dln1 = finish_column_grad();  // column-parallel qkv: partial over the local heads
   be_.layernorm_backward(dres_.data(), ln_dw(1, ParamKind::ln1_w, l), ln_db(1, ParamKind::ln1_w, l), dln1, x_in,

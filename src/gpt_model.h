@@ -52,9 +52,15 @@
 // weights into it after each change (set_parameters does it itself; the trainer calls it after the
 // optimizer step and a checkpoint load). With a parameter source (ZeRO-3) there is no whole copy: each
 // gathered range is rounded into a bf16 buffer of its own when the model acquires it, freed on release.
-// Activations and output gradients stay fp32 between ops and are rounded to bf16 where they enter a
-// GEMM; GEMMs accumulate in fp32 and write fp32; weight and bias gradients accumulate in fp32;
-// LayerNorm, attention, softmax/cross-entropy, the embedding lookup and every reduction stay fp32.
+// The activations that only feed GEMMs and the attention are stored in bf16 (ActBuffer): the LayerNorm
+// outputs ln1, ln2 and lnf, qkv, the attention output, the MLP's pre-activation and its GELU output; each
+// is rounded once by the op that writes it (kernels/backend.h, "bf16"), and sequence parallelism gathers
+// the LayerNorm rows in bf16 (half the bytes). The residual stream x, x_mid (and the pipeline messages, which
+// are residual rows), the logits, every gradient and the LayerNorm and softmax statistics stay fp32;
+// output gradients are rounded to bf16 where they enter a GEMM; GEMMs accumulate in fp32; weight and bias
+// gradients accumulate in fp32; LayerNorm, softmax/cross-entropy, the embedding lookup and every
+// reduction compute in fp32. A block then keeps 2 fp32 + 14 bf16 values per row and hidden unit instead
+// of 16 fp32 (activation_bytes()).
 #pragma once
 
 #include <cstdint>
@@ -66,6 +72,7 @@
 #include "kernels/backend.h"
 #include "parallel/communicator.h"
 #include "parallel/sequence_parallel.h"
+#include "src/activation_buffer.h"
 #include "src/gpt_shape.h"
 #include "src/param_layout.h"
 
@@ -185,13 +192,17 @@ class GptModel {
 
  private:
   // R = this rank's rows: BT, or BT/T with sequence parallelism.
+  // ActBuffers are in the storage precision (bf16 under train.precision=bf16), the rest fp32.
   struct BlockActs {
-    DeviceBuffer<float> ln1, ln1_mean, ln1_rstd;  // (R,C), (R), (R)
-    DeviceBuffer<float> qkv;                      // (BT,3C/T)
-    DeviceBuffer<float> atty, lse;                // (BT,C/T), (B,NH/T,T)
+    ActBuffer ln1;                                // (R,C)
+    DeviceBuffer<float> ln1_mean, ln1_rstd;       // (R), (R)
+    ActBuffer qkv;                                // (BT,3C/T)
+    ActBuffer atty;                               // (BT,C/T)
+    DeviceBuffer<float> lse;                      // (B,NH/T,T)
     DeviceBuffer<float> x_mid;                    // (R,C) residual after attention
-    DeviceBuffer<float> ln2, ln2_mean, ln2_rstd;  // (R,C), (R), (R)
-    DeviceBuffer<float> fch, fch_gelu;            // (BT,4C/T) each
+    ActBuffer ln2;                                // (R,C)
+    DeviceBuffer<float> ln2_mean, ln2_rstd;       // (R), (R)
+    ActBuffer fch, fch_gelu;                      // (BT,4C/T) each
   };
 
   void check_slot(int chunk, int slot) const;
@@ -199,9 +210,10 @@ class GptModel {
   bool has_loss(int chunk) const { return chunk == chunks() - 1 && layout_.partition().has_head; }
 
   BlockActs& acts(int slot, int local) { return recompute_ == Recompute::full ? acts_[0][0] : acts_[slot][local]; }
-  float* atty(int slot, int local) {
-    return recompute_ == Recompute::none ? acts_[slot][local].atty.data() : atty_shared_.data();
+  ActRef atty(int slot, int local) {
+    return recompute_ == Recompute::none ? acts_[slot][local].atty.ref() : atty_shared_.ref();
   }
+  bool bf16_storage() const { return precision_ == Precision::bf16; }
 
   const float* p(ParamKind k, int layer = -1) const {
     const ParamTensor& t = layout_.get(k, layer);
@@ -217,15 +229,25 @@ class GptModel {
     return range_grads_[t.range] + (t.offset - range_offset_[t.range]);
   }
 
-  // Causal attention of this rank's heads, in train.precision (bf16: the backend's bf16 attention).
-  void attention_forward(float* out, float* lse, const float* qkv);
-  void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv);
+  // The ops whose activations are in the storage precision: fp32 ops, or the backend's bf16 ops.
+  // Causal attention of this rank's heads.
+  void attention_forward(ActRef out, float* lse, ActRef qkv);
+  void attention_backward(float* dqkv, const float* dout, ActRef out, const float* lse, ActRef qkv);
+  // LayerNorm of `rows` rows of the residual stream with the weights `w` (bias kind = w + 1) of `layer`.
+  void layernorm_forward(ActRef out, float* mean, float* rstd, const float* inp, ParamKind w, int layer, int rows);
 
-  // The linear layers in the model's precision: out(n,oc) = inp(n,c) @ W^T + bias with W the weight `w`
-  // of `layer`; backward: dinp (=, may be null), dW (+=, its gradient g(w, layer)), dbias (+=, may be null).
-  void linear_forward(float* out, const float* inp, ParamKind w, int layer, const float* bias, int n, int c, int oc);
-  void linear_backward(float* dinp, float* dbias, const float* dout, const float* inp, ParamKind w, int layer, int n,
-                       int c, int oc);
+  // The linear layers: out(n,oc) = inp(n,c) @ W^T + bias with W the weight `w` of `layer`, out fp32 or (the
+  // second form) in the storage precision; backward: dinp (=, may be null), dW (+=, its gradient g(w, layer)),
+  // dbias (+=, may be null).
+  void linear_forward(float* out, ActRef inp, ParamKind w, int layer, const float* bias, int n, int c, int oc);
+  void linear_forward(ActRef out, ActRef inp, ParamKind w, int layer, const float* bias, int n, int c, int oc);
+  void linear_backward(float* dinp, float* dbias, const float* dout, ActRef inp, ParamKind w, int layer, int n, int c,
+                       int oc);
+  // The MLP's fc and GELU: pre = fc(inp) (kept for backward), out = gelu(pre); and the backward from the
+  // gradient dout of fc_proj's output to dpre (n, oc) = the gradient wrt pre (accumulating fc_proj's dW
+  // and dbias), fc_proj's input being out. bf16: the backend's fused ops.
+  void mlp_fc_gelu_forward(ActRef out, ActRef pre, ActRef inp, int layer, int n, int c, int oc);
+  void mlp_proj_gelu_backward(float* dpre, const float* dout, ActRef out, ActRef pre, int layer, int n, int oc, int c);
 
   void embed_forward(int slot);
   // layer: the global block index; local: its index within its chunk.
@@ -240,8 +262,10 @@ class GptModel {
   bool tensor_parallel() const { return tp_size_ > 1; }
 
   // ---- the tensor-parallel boundaries, with or without sequence parallelism ----
-  // All rows of the (R,C) matrix `local`: all-gathered into full_ (sequence parallel), else local itself.
+  // All rows of the (R,C) matrix `local`: all-gathered into full_ (full16_ for bf16 rows) with sequence
+  // parallelism, else local itself.
   const float* gather(const float* local);
+  ActRef gather(ActRef local);
   // Where a row-parallel matmul (or the vocab-parallel embedding) writes its partial sums over all BT
   // rows: full_ (sequence parallel), else `out` itself; finish_row_parallel(out) then leaves this rank's
   // rows of their sum in out (reduce-scatter, or all-reduce in place).
@@ -301,13 +325,15 @@ class GptModel {
   // only the block inputs x_ are kept per slot).
   std::vector<std::vector<BlockActs>> acts_;
   int head_slot_ = -1;                                 // slot whose logits' gradient logits_ holds
-  DeviceBuffer<float> atty_shared_;                    // (BT,C) attention output when recomputed
-  DeviceBuffer<float> lnf_, lnf_mean_, lnf_rstd_;      // (BT,C) all rows (gathered), (R), (R)
+  ActBuffer atty_shared_;                              // (BT,C/T) attention output when recomputed
+  ActBuffer lnf_;                                      // (BT,C) all rows (gathered)
+  DeviceBuffer<float> lnf_mean_, lnf_rstd_;            // (R), (R)
   DeviceBuffer<float> logits_;                         // (BT,Vp/T); holds dlogits after a backward pass
   DeviceBuffer<float> losses_, loss_sum_;              // (BT), (1)
   DeviceBuffer<float> ce_max_, ce_stats_;              // vocab-parallel CE: (BT) maxes, (2,BT) sumexp | target
   DeviceBuffer<float> dres_, dln_, dqkv_, datty_, dfch_;  // backward scratch: (R,C), (BT,C), ...
   DeviceBuffer<float> full_;      // sequence parallel: (BT,C) gathered rows or row-parallel partial sums
+  DeviceBuffer<bf16> full16_;     // sequence parallel in bf16: (BT,C) gathered LayerNorm rows
   DeviceBuffer<float> ln_grads_;  // sequence parallel: (4,C) partial LayerNorm gradients of one backward
 };
 

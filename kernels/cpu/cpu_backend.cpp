@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
+#include <vector>
 
 #include "kernels/backend.h"
 #include "kernels/cpu/ops.h"
@@ -39,23 +40,32 @@ class CpuBackend final : public Backend {
     cpu::matmul_backward(dinp, dw, dbias, dout, inp, w, n, c, oc);
   }
   void to_bf16(bf16* dst, const float* src, std::size_t n) override { cpu::to_bf16(dst, src, n); }
-  void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c,
+  void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                              int n, int c, float eps) override {
+    cpu::layernorm_forward_bf16(out, mean, rstd, inp, w, b, n, c, eps);
+  }
+  void matmul_forward_bf16(float* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
                            int oc) override {
     cpu::matmul_forward_bf16(out, inp, w, bias, n, c, oc);
   }
-  void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
+  void matmul_forward_bf16(bf16* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                           int oc) override {
+    cpu::matmul_forward_bf16(out, inp, w, bias, n, c, oc);
+  }
+  void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp, const bf16* w,
                             int n, int c, int oc) override {
     cpu::matmul_backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
   }
-  void matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n,
-                                int c, int oc) override {
-    cpu::matmul_forward_bf16(pre, inp, w, bias, n, c, oc);
-    cpu::gelu_forward(out, pre, std::size_t(n) * oc);
+  void matmul_gelu_forward_bf16(bf16* out, bf16* pre, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                                int oc) override {
+    std::vector<float> p(std::size_t(n) * oc);
+    cpu::matmul_forward_bf16(p.data(), inp, w, bias, n, c, oc);
+    cpu::gelu_forward_bf16(out, pre, p.data(), p.size());
   }
-  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                                  const float* pre, const bf16* w, int n, int c, int oc) override {
+  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp,
+                                  const bf16* pre, const bf16* w, int n, int c, int oc) override {
     cpu::matmul_backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
-    cpu::gelu_backward(dinp, pre, dinp, std::size_t(n) * c);
+    cpu::gelu_backward_bf16(dinp, pre, dinp, std::size_t(n) * c);
   }
   void embedding_forward(float* out, const int32_t* tokens, const float* wte, const float* wpe, int n, int t, int c,
                          int vocab_start, int vocab_count) override {
@@ -85,10 +95,10 @@ class CpuBackend final : public Backend {
                           int t, int nh, int hs) override {
     cpu::attention_backward(dqkv, dout, out, lse, qkv, b, t, nh, hs);
   }
-  void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) override {
+  void attention_forward_bf16(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh, int hs) override {
     cpu::attention_forward_bf16(out, lse, qkv, b, t, nh, hs);
   }
-  void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+  void attention_backward_bf16(float* dqkv, const float* dout, const bf16* out, const float* lse, const bf16* qkv,
                                int b, int t, int nh, int hs) override {
     cpu::attention_backward_bf16(dqkv, dout, out, lse, qkv, b, t, nh, hs);
   }

@@ -2,6 +2,7 @@
 // the weight/bias gradients sum over rows in column blocks, deterministically (vec_math.h).
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/ops.h"
 #include "kernels/cpu/vec_math.h"
@@ -27,6 +28,13 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, c
     mean[i] = m;
     rstd[i] = r;
   }
+}
+
+void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                            int n, int c, float eps) {
+  std::vector<float> out_f(static_cast<std::size_t>(n) * c);
+  layernorm_forward(out_f.data(), mean, rstd, inp, w, b, n, c, eps);
+  to_bf16(out, out_f.data(), out_f.size());
 }
 
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,

@@ -30,10 +30,11 @@ namespace {
 
 struct Bf16Layout {
   int tensor, pipeline, data, zero_stage;
+  bool sequence_parallel = false;  // gathers the bf16 LayerNorm rows over the tensor group
 };
 void PrintTo(const Bf16Layout& l, std::ostream* os) {
   *os << "bf16, tensor " << l.tensor << " x pipeline " << l.pipeline << " x data " << l.data << ", ZeRO "
-      << l.zero_stage;
+      << l.zero_stage << (l.sequence_parallel ? ", sequence parallel" : "");
 }
 
 class Bf16Training : public ::testing::TestWithParam<Bf16Layout> {};
@@ -48,6 +49,7 @@ TEST_P(Bf16Training, MatchesSingleRankBf16) {
   cfg.parallel.tensor = l.tensor;
   cfg.parallel.pipeline = l.pipeline;
   cfg.parallel.zero_stage = l.zero_stage;
+  cfg.parallel.sequence_parallel = l.sequence_parallel;
   const test::TrainRun par = test::expect_pipeline_matches_single_rank(cfg, test::kBf16Equivalence);
 
   // The measured differences, for the record (rank 0 against its own single-rank run).
@@ -66,16 +68,19 @@ TEST_P(Bf16Training, MatchesSingleRankBf16) {
 std::string layout_name(const ::testing::TestParamInfo<Bf16Layout>& p) {
   const Bf16Layout& l = p.param;
   return "tp" + std::to_string(l.tensor) + "_pp" + std::to_string(l.pipeline) + "_dp" + std::to_string(l.data) +
-         "_zero" + std::to_string(l.zero_stage);
+         "_zero" + std::to_string(l.zero_stage) + (l.sequence_parallel ? "_sp" : "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Layouts, Bf16Training,
                          ::testing::Values(Bf16Layout{2, 1, 1, 0}, Bf16Layout{1, 1, 2, 1}, Bf16Layout{1, 1, 2, 3},
-                                           Bf16Layout{2, 1, 2, 1}, Bf16Layout{2, 2, 1, 0}, Bf16Layout{1, 2, 2, 3}),
+                                           Bf16Layout{2, 1, 2, 1}, Bf16Layout{2, 2, 1, 0}, Bf16Layout{1, 2, 2, 3},
+                                           Bf16Layout{2, 1, 1, 0, true}, Bf16Layout{2, 2, 1, 1, true}),
                          layout_name);
 // ctest's 8-rank entry runs only suites with EightRanks in their name.
 INSTANTIATE_TEST_SUITE_P(EightRanks, Bf16Training,
-                         ::testing::Values(Bf16Layout{2, 2, 2, 1}, Bf16Layout{2, 2, 2, 3}), layout_name);
+                         ::testing::Values(Bf16Layout{2, 2, 2, 1}, Bf16Layout{2, 2, 2, 3},
+                                           Bf16Layout{2, 2, 2, 3, true}),
+                         layout_name);
 
 }  // namespace
 }  // namespace strata

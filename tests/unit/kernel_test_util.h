@@ -102,6 +102,9 @@ constexpr Tolerance kFp32Optimizer{1e-6, 1e-5};
 // sums of an MMA. Rounding the operands itself moves results by ~2^-9 relative per product, far
 // outside this bound, which the tests use to show the operands really were rounded.
 constexpr Tolerance kBf16Gemm{1e-4, 2e-4};
+// A result stored in bf16 (train.precision=bf16 activations): its computation's tolerance plus the final
+// rounding to bf16, at most half an ulp: 2^-8 relative (8 significant bits).
+constexpr Tolerance plus_bf16_storage(Tolerance t) { return {t.atol, t.rtol + 1.0 / 256}; }
 
 // The double analytic reference gradient against central finite differences (h = 1e-6): truncation
 // O(h^2) plus rounding ~1e-16 * |L| / h, far below these for the losses of these tests (|L| < 1e4).
@@ -138,6 +141,12 @@ inline std::vector<bf16> to_bf16_words(const std::vector<float>& v) {
 inline std::vector<float> bf16_rounded(const std::vector<float>& v) {
   std::vector<float> out(v.size());
   for (std::size_t i = 0; i < v.size(); ++i) out[i] = math::round_to_bf16(v[i]);
+  return out;
+}
+// The values of bf16 words, as floats (exact).
+inline std::vector<float> widened(const std::vector<bf16>& v) {
+  std::vector<float> out(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) out[i] = math::bf16_to_float(v[i]);
   return out;
 }
 
@@ -220,6 +229,30 @@ inline ::testing::AssertionResult all_close(std::string_view what, const std::ve
 inline ::testing::AssertionResult all_close(std::string_view what, const std::vector<double>& got,
                                             const std::vector<double>& ref, Tolerance tol) {
   return all_close<double>(what, std::span<const double>(got), std::span<const double>(ref), tol);
+}
+
+// A bf16 result `got` is the rounding (kernels/bf16.h) of the fp32 result `fp32` of the same computation:
+// every element within one bf16 ulp of it, and at least 99% bit-equal. One ulp allows a backend to reach
+// the fp32 value by another summation order (a GEMM algorithm picked for the bf16 output) whose ~1e-7
+// difference flips a rounding now and then; truncation or a wrong rounding mode differs in about half of
+// the elements.
+inline ::testing::AssertionResult is_bf16_rounding_of(std::string_view what, const std::vector<bf16>& got,
+                                                      const std::vector<float>& fp32) {
+  if (got.size() != fp32.size())
+    return ::testing::AssertionFailure() << what << ": size " << got.size() << ", expected " << fp32.size();
+  std::size_t differ = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    const int want = math::float_to_bf16(fp32[i]).bits, have = got[i].bits;
+    if (have == want) continue;
+    ++differ;
+    if (std::abs(have - want) > 1)
+      return ::testing::AssertionFailure() << what << "[" << i << "]: bf16 0x" << std::hex << have << ", the rounding of "
+                                           << std::dec << fp32[i] << " is 0x" << std::hex << want;
+  }
+  if (differ * 100 > got.size())
+    return ::testing::AssertionFailure() << what << ": " << differ << " of " << got.size()
+                                         << " elements one ulp off the rounding of the fp32 result (more than 1%)";
+  return ::testing::AssertionSuccess();
 }
 
 // Central finite differences in double: for each i in idx, (L(x + h e_i) - L(x - h e_i)) / 2h, where

@@ -167,7 +167,7 @@ KernelResult run_kernel(const std::vector<float>& qkv, const std::vector<float>&
 }
 
 // The same through the Backend interface (device buffers, the backend's stream); bf16: the backend's
-// attention_*_bf16 (train.precision=bf16).
+// attention_*_bf16 (train.precision=bf16) on qkv stored in bf16 (its rounding), out widened from bf16.
 KernelResult run_backend(strata::Backend& be, const std::vector<float>& qkv, const std::vector<float>& dout,
                          const Dims& d, bool bf16 = false) {
   using strata::ktest::download;
@@ -178,9 +178,12 @@ KernelResult run_backend(strata::Backend& be, const std::vector<float>& qkv, con
   auto d_lse = upload(be, std::vector<float>(d.lse_size(), std::nanf("")));
   auto d_dqkv = upload(be, std::vector<float>(d.qkv_size(), std::nanf("")));
   if (bf16) {
-    be.attention_forward_bf16(d_out.data(), d_lse.data(), d_qkv.data(), d.b, d.t, d.nh, d.hs);
-    be.attention_backward_bf16(d_dqkv.data(), d_dout.data(), d_out.data(), d_lse.data(), d_qkv.data(), d.b, d.t, d.nh,
-                               d.hs);
+    auto d_qkv16 = upload(be, strata::ktest::to_bf16_words(qkv));
+    auto d_out16 = upload(be, std::vector<strata::bf16>(d.out_size(), strata::bf16{0x7fc0}));  // NaN
+    be.attention_forward_bf16(d_out16.data(), d_lse.data(), d_qkv16.data(), d.b, d.t, d.nh, d.hs);
+    be.attention_backward_bf16(d_dqkv.data(), d_dout.data(), d_out16.data(), d_lse.data(), d_qkv16.data(), d.b, d.t,
+                               d.nh, d.hs);
+    return {strata::ktest::widened(download(be, d_out16)), download(be, d_lse), download(be, d_dqkv)};
   } else {
     be.attention_forward(d_out.data(), d_lse.data(), d_qkv.data(), d.b, d.t, d.nh, d.hs);
     be.attention_backward(d_dqkv.data(), d_dout.data(), d_out.data(), d_lse.data(), d_qkv.data(), d.b, d.t, d.nh,
@@ -290,8 +293,8 @@ const Dims kBf16Shapes[] = {
 class AttentionBf16 : public AttentionShapes {};
 
 // Against the double reference on the bf16-rounded q, k, v and dO: what remains is the rounding of P and
-// dS (CUDA) and fp32 summation order, both far inside atol 1e-2 + rtol 2e-2 (a wrong mask, tile or
-// scale is off by O(1)). lse depends on the rounded inputs only: 1e-3. Deterministic run to run, and the
+// dS (CUDA), of the stored output (2^-8 relative, which also enters the backward's rowsum(dO * O)) and fp32
+// summation order, all far inside atol 1e-2 + rtol 2e-2 (a wrong mask, tile or scale is off by O(1)). lse depends on the rounded inputs only: 1e-3. Deterministic run to run, and the
 // bf16 results really are not the fp32 ones.
 TEST_P(AttentionBf16, MatchesReferenceOnRoundedOperands) {
   const std::vector<float> qkv = random_floats(d.qkv_size(), 2.0f, 808);

@@ -152,30 +152,47 @@ TEST(GptModel, GradsReadyRangesTileTheBufferAndHoldFinalGradients) {
         << "range " << i << " changed after it was reported ready";
 }
 
+// In both precisions (bf16: the activations stored in bf16, recomputed by the same kernels).
 TEST(GptModel, RecomputeIsBitIdenticalAndHoldsLessActivationMemory) {
   Case c = make_case(3, 16, 4, 8, 19, 2, 17);
   auto be = make_cpu_backend();
-  std::vector<std::size_t> bytes;
-  std::vector<std::vector<float>> grads;
-  std::vector<double> losses;
-  for (Recompute mode : {Recompute::none, Recompute::selective, Recompute::full}) {
-    GptModel model(*be, c.shape, ModelPartition{}, c.batch, mode);
-    model.set_parameters(c.params);
-    // Two micro-batches: the second backward must not see the first's recomputed state.
-    losses.push_back(model.forward_backward(c.tokens.data(), c.targets.data(), true, 0.05f));
-    losses.push_back(model.forward_backward(c.targets.data(), c.tokens.data(), true, 0.05f));
-    grads.push_back(model.get_gradients());
-    bytes.push_back(model.activation_bytes());
+  for (Precision precision : {Precision::fp32, Precision::bf16}) {
+    SCOPED_TRACE(precision_name(precision));
+    std::vector<std::size_t> bytes;
+    std::vector<std::vector<float>> grads;
+    std::vector<double> losses;
+    for (Recompute mode : {Recompute::none, Recompute::selective, Recompute::full}) {
+      GptModel model(*be, c.shape, ModelPartition{}, c.batch, mode, nullptr, 1, false, precision);
+      model.set_parameters(c.params);
+      // Two micro-batches: the second backward must not see the first's recomputed state.
+      losses.push_back(model.forward_backward(c.tokens.data(), c.targets.data(), true, 0.05f));
+      losses.push_back(model.forward_backward(c.targets.data(), c.tokens.data(), true, 0.05f));
+      grads.push_back(model.get_gradients());
+      bytes.push_back(model.activation_bytes());
+    }
+    EXPECT_EQ(losses[0], losses[2]);
+    EXPECT_EQ(losses[0], losses[4]);
+    EXPECT_EQ(losses[1], losses[5]);
+    EXPECT_EQ(grads[0], grads[1]) << "selective recompute changed the gradients";
+    EXPECT_EQ(grads[0], grads[2]) << "full recompute changed the gradients";
+    EXPECT_LT(bytes[1], bytes[0]);
+    EXPECT_LT(bytes[2], bytes[1]);
+    // full keeps one block's activations instead of three: at least half the per-block memory is gone
+    EXPECT_LT(static_cast<double>(bytes[2]), 0.75 * static_cast<double>(bytes[0]));
   }
-  EXPECT_EQ(losses[0], losses[2]);
-  EXPECT_EQ(losses[0], losses[4]);
-  EXPECT_EQ(losses[1], losses[5]);
-  EXPECT_EQ(grads[0], grads[1]) << "selective recompute changed the gradients";
-  EXPECT_EQ(grads[0], grads[2]) << "full recompute changed the gradients";
-  EXPECT_LT(bytes[1], bytes[0]);
-  EXPECT_LT(bytes[2], bytes[1]);
-  // full keeps one block's activations instead of three: at least half the per-block memory is gone
-  EXPECT_LT(static_cast<double>(bytes[2]), 0.75 * static_cast<double>(bytes[0]));
+}
+
+// train.precision=bf16 stores the activations that only feed GEMMs and the attention in bf16: per block
+// ln1 (C), qkv (3C), the attention output (C), ln2 (C), the MLP's pre-activation and GELU output (4C each)
+// per row, and the final LayerNorm's output (C): 2 bytes less per value than fp32, everything else equal.
+TEST(GptModel, Bf16StoresGemmActivationsInHalfTheBytes) {
+  Case c = make_case(3, 16, 4, 8, 19, 2, 17);
+  auto be = make_cpu_backend();
+  const GptModel fp32(*be, c.shape, ModelPartition{}, c.batch, Recompute::none, nullptr, 1, false, Precision::fp32);
+  const GptModel bf16(*be, c.shape, ModelPartition{}, c.batch, Recompute::none, nullptr, 1, false, Precision::bf16);
+  const std::size_t rows = static_cast<std::size_t>(c.batch) * c.shape.seq_len, hidden = c.shape.hidden;
+  const std::size_t halved = rows * hidden * (14 * static_cast<std::size_t>(c.shape.layers) + 1);
+  EXPECT_EQ(fp32.activation_bytes() - bf16.activation_bytes(), halved * 2);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // test_kernels_linear.cpp — Backend::matmul_forward / matmul_backward on every backend against a double
 // reference: out = inp W^T + b; dinp (=), dW (+=), dbias (+=) against the analytic double gradient of
 // L = sum(out * G), itself checked by finite differences; null bias / dinp / dbias; and a dbias that is
-// bit-identical for 1 and 2 threads. The bf16 variants (matmul_forward_bf16 / matmul_backward_bf16)
-// against the same double reference on the bf16-rounded operands (inp, W, G), with dbias from the
-// unrounded G, on the same shapes; and proof that their operands are rounded (they miss the fp32 result).
+// bit-identical for 1 and 2 threads. The bf16 variants (matmul_forward_bf16 / matmul_backward_bf16, on bf16
+// inp and W) against the same double reference on the bf16-rounded operands (inp, W, G), with dbias from the
+// unrounded G, on the same shapes; the bf16-output forward is the rounding of the fp32-output one; and proof
+// that the operands are rounded (the results miss the fp32 ones).
 #include <gtest/gtest.h>
 
 #include <ostream>
@@ -153,21 +154,28 @@ TEST_P(KernelMatmul, Bf16ForwardMatchesDoubleReferenceOnRoundedOperands) {
                                                           &bias_d, s);
   for (const bool with_bias : {true, false}) {
     SCOPED_TRACE(with_bias ? "with bias" : "bias = nullptr");
-    auto d_inp = upload(*be, inp);  // fp32: the op rounds it
+    const float* b = nullptr;
+    auto d_inp = upload(*be, to_bf16_words(inp));  // a stored bf16 activation
     auto d_w = upload(*be, to_bf16_words(w));
     auto d_bias = upload(*be, bias);
+    if (with_bias) b = d_bias.data();
     auto d_out = upload(*be, nan_vector(std::size_t(s.n) * s.oc));
-    be->matmul_forward_bf16(d_out.data(), d_inp.data(), d_w.data(), with_bias ? d_bias.data() : nullptr, s.n, s.c,
-                            s.oc);
-    EXPECT_TRUE(all_close("out", download(*be, d_out), with_bias ? ref_bias : ref_nobias, kBf16Gemm));
-    EXPECT_EQ(download(*be, d_inp), inp) << "the fp32 input must be left as it was";
+    be->matmul_forward_bf16(d_out.data(), d_inp.data(), d_w.data(), b, s.n, s.c, s.oc);
+    const std::vector<float> out = download(*be, d_out);
+    EXPECT_TRUE(all_close("out", out, with_bias ? ref_bias : ref_nobias, kBf16Gemm));
+    // The bf16-output form: the fp32 result (bias included) rounded once.
+    DeviceBuffer<bf16> d_out16(*be, out.size());
+    be->matmul_forward_bf16(d_out16.data(), d_inp.data(), d_w.data(), b, s.n, s.c, s.oc);
+    const std::vector<bf16> out16 = download(*be, d_out16);
+    EXPECT_TRUE(all_close("bf16 out", widened(out16), with_bias ? ref_bias : ref_nobias, plus_bf16_storage(kBf16Gemm)));
+    EXPECT_TRUE(is_bf16_rounding_of("bf16 out", out16, out));
   }
 }
 
 // dinp = round(G) round(W) (=), dW += round(G)^T round(inp), dbias += column sums of the fp32 G.
 TEST_P(KernelMatmul, Bf16BackwardMatchesReferenceOnRoundedOperandsAndAccumulates) {
   const std::vector<float> dw0 = random_vector(w.size(), 21), dbias0 = random_vector(bias.size(), 22);
-  auto d_inp = upload(*be, inp);
+  auto d_inp = upload(*be, to_bf16_words(inp));
   auto d_w = upload(*be, to_bf16_words(w));
   auto d_g = upload(*be, g);
   auto d_dinp = upload(*be, nan_vector(inp.size()));
@@ -198,7 +206,7 @@ TEST_P(KernelMatmulBf16Rounding, ResultsAreThoseOfRoundedOperandsNotOfFp32Ones) 
   const MatmulShape s{7, 64, 33};
   const std::vector<float> inp = random_vector(std::size_t(s.n) * s.c, 41), w = random_vector(std::size_t(s.oc) * s.c, 42);
   const std::vector<float> g = random_vector(std::size_t(s.n) * s.oc, 43);
-  auto d_inp = upload(*be, inp);
+  auto d_inp = upload(*be, to_bf16_words(inp));
   auto d_w = upload(*be, to_bf16_words(w));
   auto d_g = upload(*be, g);
   DeviceBuffer<float> d_out(*be, std::size_t(s.n) * s.oc), d_dinp(*be, inp.size()), d_dw(*be, w.size());

@@ -125,6 +125,26 @@ TEST_P(KernelLayerNorm, ForwardMatchesDoubleReference) {
   EXPECT_TRUE(all_close("rstd", download(*be, d_rstd), ref.rstd, kFp32Reduction));
 }
 
+// train.precision=bf16: the output stored in bf16 is the rounding of the fp32 output; mean and rstd are the
+// fp32 op's, bit for bit.
+TEST_P(KernelLayerNorm, Bf16OutputIsRoundingOfFp32Output) {
+  auto d_x = upload(*be, x);
+  auto d_w = upload(*be, w);
+  auto d_b = upload(*be, b);
+  DeviceBuffer<float> d_out(*be, x.size()), d_mean(*be, s.n), d_rstd(*be, s.n), d_mean16(*be, s.n), d_rstd16(*be, s.n);
+  DeviceBuffer<bf16> d_out16(*be, x.size());
+  be->layernorm_forward(d_out.data(), d_mean.data(), d_rstd.data(), d_x.data(), d_w.data(), d_b.data(), s.n, s.c,
+                        kEps);
+  be->layernorm_forward_bf16(d_out16.data(), d_mean16.data(), d_rstd16.data(), d_x.data(), d_w.data(), d_b.data(), s.n,
+                             s.c, kEps);
+  const std::vector<bf16> out16 = download(*be, d_out16);
+  EXPECT_TRUE(is_bf16_rounding_of("out", out16, download(*be, d_out)));
+  const NormForward ref = ref_layernorm_forward(to_double(x), to_double(w), to_double(b), s);
+  EXPECT_TRUE(all_close("out", widened(out16), ref.out, plus_bf16_storage(kFp32Reduction)));
+  EXPECT_TRUE(bit_identical(download(*be, d_mean16), download(*be, d_mean)));
+  EXPECT_TRUE(bit_identical(download(*be, d_rstd16), download(*be, d_rstd)));
+}
+
 TEST_P(KernelLayerNorm, ReferenceBackwardMatchesFiniteDifferences) {
   std::vector<double> xd = to_double(x), wd = to_double(w), bd = to_double(b);
   const std::vector<double> gd = to_double(g);

@@ -109,7 +109,8 @@ TEST_P(ProfiledTraining, IsBitIdenticalAndCountsTheModelsOps) {
                                   t * (t + 1) / 2.0);
   EXPECT_DOUBLE_EQ(att_bwd.flops, 2.5 * att.flops);
   EXPECT_GT(att.seconds, 0.0);
-  EXPECT_EQ(prof.stats("layernorm_forward").calls, micro * (2 * layers + 1));
+  EXPECT_EQ(prof.stats("layernorm_forward" + suffix).calls, micro * (2 * layers + 1));
+  EXPECT_EQ(prof.stats(precision == "bf16" ? "layernorm_forward" : "layernorm_forward_bf16").calls, 0);
   EXPECT_EQ(prof.stats("adamw_update").calls, kSteps);
   EXPECT_EQ(prof.stats("to_bf16").calls > 0, precision == "bf16");
 
