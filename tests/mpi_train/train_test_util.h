@@ -102,12 +102,19 @@ struct Equivalence {
   double loss_rel = 1e-5;       // per-step and validation losses, relative
   double grad_norm_rel = 1e-4;  // per-step gradient norms, relative
   double param_abs = 1e-5;      // final parameters, absolute
+  // At most this fraction of the final parameters may be further than param_abs apart, none further than
+  // param_abs_max (0 and param_abs: every parameter within param_abs).
+  double param_outliers = 0;
+  double param_abs_max = 0;
 };
 
-// train.precision=bf16 layouts against the single-rank bf16 run: a ~1e-7 fp32 difference can flip a bf16
-// rounding where a value enters the next GEMM (why and the measured differences:
-// tests/mpi_train/test_bf16_training.cpp).
-inline constexpr Equivalence kBf16Equivalence{1e-4, 1e-3, 5e-4};
+// train.precision=bf16 layouts against the single-rank bf16 run: a ~1e-7 fp32 difference can flip the bf16
+// rounding of a stored activation, and AdamW turns the flip into a parameter difference of up to ~lr per
+// step in the one weight row it touches (why and the measured differences:
+// tests/mpi_train/test_bf16_training.cpp). Such rows may pass param_abs: at most 1% of the parameters, none
+// further apart than 2e-2 = 2 x lr (1e-3) x 10 steps, the most two AdamW runs whose updates are each at most
+// lr can diverge.
+inline constexpr Equivalence kBf16Equivalence{1e-4, 1e-3, 5e-4, 1e-2, 2e-2};
 
 // The equivalence every parallel layout must show against the single-rank run `ref`: per-step losses
 // within 1e-5 relative, gradient norms within 1e-4 relative, the validation loss within 1e-5
@@ -123,9 +130,17 @@ inline void expect_matches_single_rank(const TrainRun& par, const std::vector<fl
   EXPECT_NEAR(par.val_loss, ref.val_loss, tol.loss_rel * std::abs(ref.val_loss));
   ASSERT_EQ(full_params.size(), ref.params.size());
   double worst = 0;
-  for (std::size_t i = 0; i < full_params.size(); ++i)
-    worst = std::max(worst, static_cast<double>(std::abs(full_params[i] - ref.params[i])));
-  EXPECT_LT(worst, tol.param_abs) << "largest parameter difference after " << ref.loss.size() << " steps";
+  std::size_t outliers = 0;
+  for (std::size_t i = 0; i < full_params.size(); ++i) {
+    const double d = std::abs(full_params[i] - ref.params[i]);
+    worst = std::max(worst, d);
+    outliers += d >= tol.param_abs;
+  }
+  EXPECT_LT(worst, std::max(tol.param_abs, tol.param_abs_max))
+      << "largest parameter difference after " << ref.loss.size() << " steps";
+  EXPECT_LE(static_cast<double>(outliers), tol.param_outliers * static_cast<double>(full_params.size()))
+      << outliers << " of " << full_params.size() << " parameters differ by " << tol.param_abs
+      << " or more after " << ref.loss.size() << " steps (largest " << worst << ")";
 }
 
 // Data replicas hold bit-identical parameters (same reduced gradients, same update).
