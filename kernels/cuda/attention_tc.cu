@@ -7,8 +7,10 @@
 //    memory at HS 128). Tiles are bf16 in shared memory: q, k and v are bf16 in global memory (the model's
 //    bf16 qkv) and are copied as they are, with 16-byte vector loads (8 values) when HS % 8 == 0 and the
 //    pointer is 16-byte aligned, else one value at a time; dO is fp32 and is rounded as it is loaded
-//    (16-byte loads of 4 values when HS % 4 == 0 and aligned; kernels/bf16.h, ties to even). The head dimension is zero-padded to D = 16, 32, 64 or 128 (head sizes
-//    above 128 take the fp32 kernels).
+//    (16-byte loads of 4 values when HS % 4 == 0 and aligned; kernels/bf16.h, ties to even). The head
+//    dimension is zero-padded to D = 16, 32, 64 or 128 (head sizes above 128 take the fp32 kernels).
+//    Registers (ptxas, 256 threads per block allow 255): an 8-byte bf16 load path was tried and dropped, it
+//    raised register use (dQ at HS 64: 211 against 128 on sm_90) and spills.
 //  - Q is kept unscaled (the stored bf16 q itself, as the CPU emulation widens it): the fp32 products
 //    Q K^T are multiplied by 1/sqrt(HS) before the softmax, and dQ, dK by it at the end. The forward's
 //    output O / l is rounded once to bf16 as it is written; lse and dQ, dK, dV are fp32.
@@ -135,8 +137,7 @@ __device__ void load_tile_vec(Bf* dst, const Src* src, std::size_t stride, std::
 }
 
 // The same for any HS and alignment: 16-byte vector loads (8 bf16 or 4 fp32 values) where Geo::qkv_vec or
-// dout_vec (`vec`) allows, else one value at a time. (No 8-byte path for bf16: HS % 4 == 0 but HS % 8 != 0
-// is rare, and the extra code path cost registers; see the top.)
+// dout_vec (`vec`) allows, else one value at a time (HS % 8 != 0 is rare for bf16; see the top).
 template <int kD, int kTileRows, typename Src>
 __device__ void load_tile(Bf* dst, const Src* src, std::size_t stride, std::size_t col0, int row0, int b, const Geo& g,
                           int vec) {

@@ -71,11 +71,12 @@ bool Matmul::try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, in
   if (epilogue.gelu == Gelu::forward) mode = bias != nullptr ? CUBLASLT_EPILOGUE_GELU_AUX_BIAS : CUBLASLT_EPILOGUE_GELU_AUX;
   if (mode != CUBLASLT_EPILOGUE_DEFAULT)
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE, &mode, sizeof(mode)));
-  if (bias != nullptr) {
-    // Our bias is fp32 whatever D is (cuBLASLt's default bias type is D's): with a bf16 D the fp32 bias is
-    // added to the fp32 sum before the one rounding.
-    const std::int32_t bias_type = CUDA_R_32F;
+  if (bias != nullptr)
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  if (bias != nullptr && out.type != CUDA_R_32F) {
+    // Our bias is fp32 whatever D is, but cuBLASLt's default bias type is D's: with a bf16 D it is set, and
+    // the fp32 bias is added to the fp32 sum before the one rounding.
+    const std::int32_t bias_type = CUDA_R_32F;
     CUBLAS_CHECK(
         cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
   }
