@@ -80,7 +80,8 @@ class Matmul {
   // D(m,n) = op(A) op(B) (+ beta D) (+ bias(m) broadcast over columns), column-major, fp32 D.
   void gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda, const void* b,
             int ldb, float* d, int ldd, float beta, const float* bias);
-  // The same with any output type and epilogue; false when cuBLASLt has no algorithm for it.
+  // The same with any output type and epilogue; false when cuBLASLt has no algorithm for it (or refuses the
+  // plan the first time it would run it: the caller's fallback takes the problem from then on).
   bool try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda, const void* b,
                 int ldb, Output out, float beta, const Epilogue& epilogue);
   // The degenerate shapes (no rows, no reduction): handled without cuBLASLt; true when there was one.
