@@ -1,8 +1,11 @@
-// attention.cu — flash-attention style causal attention, fp32 (see attention.cuh).
+// attention.cu — flash-attention style causal attention, fp32, and the bf16 entry points, which run the
+// tensor-core kernels of attention_tc.cu or widen their operands for the fp32 kernels (see attention.cuh).
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/cuda/attention.cuh"
 #include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/convert.cuh"
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/pointwise.cuh"
 
@@ -120,8 +123,10 @@ __global__ void attention_forward_kernel(float* out, float* lse, const float* qk
   }
 }
 
-// delta (B,NH,T) = rowsum(dO * O) per head: one warp per (b, pos, h).
-__global__ void attention_delta_kernel(float* delta, const float* dout, const float* out, int b_count, Geometry g) {
+// delta (B,NH,T) = rowsum(dO * O) per head: one warp per (b, pos, h). O is stored as T (fp32, or bf16
+// widened); dO is fp32.
+template <typename T>
+__global__ void attention_delta_kernel(float* delta, const float* dout, const T* out, int b_count, Geometry g) {
   const std::size_t row = (blockIdx.x * std::size_t(blockDim.x) + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
   if (row >= std::size_t(b_count) * g.t * g.nh) return;
@@ -129,7 +134,7 @@ __global__ void attention_delta_kernel(float* delta, const float* dout, const fl
   const std::size_t bt = row / g.nh;  // b * T + pos
   const std::size_t base = bt * g.c + std::size_t(h) * g.hs;
   float s = 0.0f;
-  for (int d = lane; d < g.hs; d += kWarp) s += dout[base + d] * out[base + d];
+  for (int d = lane; d < g.hs; d += kWarp) s += dout[base + d] * to_float(out[base + d]);
   s = warp_reduce(s, SumOp<float>{});
   const std::size_t b = bt / g.t, pos = bt % g.t;
   if (lane == 0) delta[(b * g.nh + h) * g.t + pos] = s;
@@ -328,10 +333,11 @@ void check_grid(int b, int t, int nh) {
                " exceed the grid limit 65535");
 }
 
-// delta = rowsum(dO * O) (fp32), then the tensor-core kernels (attention_tc.cu) or the fp32 ones.
-void attention_backward_any(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
-                            int b, int t, int nh, int hs, bool tensor_cores, DeviceAllocator& alloc,
-                            cudaStream_t stream) {
+// delta = rowsum(dO * O) (fp32), then the kernels of O's and qkv's storage T: the fp32 ones for float, the
+// tensor-core ones (attention_tc.cu) for bf16.
+template <typename T>
+void attention_backward_any(float* dqkv, const float* dout, const T* out, const float* lse, const T* qkv, int b, int t,
+                            int nh, int hs, DeviceAllocator& alloc, cudaStream_t stream) {
   if (b <= 0 || t <= 0 || nh <= 0 || hs <= 0) return;
   check_grid(b, t, nh);
   const Geometry g = geometry(t, nh, hs);
@@ -339,7 +345,7 @@ void attention_backward_any(float* dqkv, const float* dout, const float* out, co
   Scratch<float> delta(alloc, rows);
   attention_delta_kernel<<<blocks_for(rows * kWarp, 256), 256, 0, stream>>>(delta.get(), dout, out, b, g);
   CUDA_CHECK_LAUNCH();
-  if (tensor_cores) attention_backward_tc(dqkv, dout, lse, delta.get(), qkv, b, t, nh, hs, stream);
+  if constexpr (std::is_same_v<T, bf16>) attention_backward_tc(dqkv, dout, lse, delta.get(), qkv, b, t, nh, hs, stream);
   else if (choose_tile(hs) == 32) backward_with_tile<32>(dqkv, dout, lse, delta.get(), qkv, b, g, stream);
   else backward_with_tile<16>(dqkv, dout, lse, delta.get(), qkv, b, g, stream);
 }
@@ -356,32 +362,34 @@ void attention_forward(float* out, float* lse, const float* qkv, int b, int t, i
 
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv, int b,
                         int t, int nh, int hs, DeviceAllocator& alloc, cudaStream_t stream) {
-  attention_backward_any(dqkv, dout, out, lse, qkv, b, t, nh, hs, false, alloc, stream);
+  attention_backward_any(dqkv, dout, out, lse, qkv, b, t, nh, hs, alloc, stream);
 }
 
-// Without tensor-core kernels for this GPU or head size, bf16 attention is the fp32 kernels on q, k, v
-// (and dO) rounded to bf16 in scratch, as the CPU backend emulates it.
-void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs,
+// Without tensor-core kernels for this GPU or head size, bf16 attention is the fp32 kernels on qkv and out
+// widened (exactly) into fp32 scratch and dO rounded to bf16, as the CPU backend emulates it; the forward's
+// fp32 out is rounded once into the bf16 one.
+void attention_forward_bf16(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh, int hs,
                             DeviceAllocator& alloc, cudaStream_t stream) {
   if (b <= 0 || t <= 0 || nh <= 0 || hs <= 0) return;
   check_grid(b, t, nh);
   if (attention_tc_supported(hs)) return attention_forward_tc(out, lse, qkv, b, t, nh, hs, stream);
-  const std::size_t n = std::size_t(b) * t * 3 * nh * hs;
-  Scratch<float> qkv16(alloc, n);
-  round_to_bf16(qkv16.get(), qkv, n, stream);
-  attention_forward(out, lse, qkv16.get(), b, t, nh, hs, stream);
+  const std::size_t n = std::size_t(b) * t * 3 * nh * hs, n_out = std::size_t(b) * t * nh * hs;
+  Scratch<float> qkv32(alloc, n), out32(alloc, n_out);
+  widen_bf16(qkv32.get(), qkv, n, stream);
+  attention_forward(out32.get(), lse, qkv32.get(), b, t, nh, hs, stream);
+  to_bf16(out, out32.get(), n_out, stream);
 }
 
-void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+void attention_backward_bf16(float* dqkv, const float* dout, const bf16* out, const float* lse, const bf16* qkv,
                              int b, int t, int nh, int hs, DeviceAllocator& alloc, cudaStream_t stream) {
   if (b <= 0 || t <= 0 || nh <= 0 || hs <= 0) return;
-  if (attention_tc_supported(hs))
-    return attention_backward_any(dqkv, dout, out, lse, qkv, b, t, nh, hs, true, alloc, stream);
+  if (attention_tc_supported(hs)) return attention_backward_any(dqkv, dout, out, lse, qkv, b, t, nh, hs, alloc, stream);
   const std::size_t n = std::size_t(b) * t * 3 * nh * hs, n_out = std::size_t(b) * t * nh * hs;
-  Scratch<float> qkv16(alloc, n), dout16(alloc, n_out);
-  round_to_bf16(qkv16.get(), qkv, n, stream);
+  Scratch<float> qkv32(alloc, n), out32(alloc, n_out), dout16(alloc, n_out);
+  widen_bf16(qkv32.get(), qkv, n, stream);
+  widen_bf16(out32.get(), out, n_out, stream);
   round_to_bf16(dout16.get(), dout, n_out, stream);
-  attention_backward_any(dqkv, dout16.get(), out, lse, qkv16.get(), b, t, nh, hs, false, alloc, stream);
+  attention_backward(dqkv, dout16.get(), out32.get(), lse, qkv32.get(), b, t, nh, hs, alloc, stream);
 }
 
 }  // namespace strata::cuda

@@ -13,14 +13,18 @@
 //    tile with the same code. dqkv is overwritten.
 //  - The tile is 32 when the shared memory of the largest kernel fits the device's opt-in limit
 //    (HS <= ~200 on sm_80), else 16; an HS too large even for 16 is refused with the limit.
-//  - The bf16 variants (train.precision=bf16) run the tensor-core kernels of attention_tc.cu: Q, K, V, dO
-//    and the probabilities P and dS rounded to bf16 where they enter a product, fp32 accumulation, scores,
-//    softmax statistics and outputs in fp32. On a GPU older than sm_80 or for HS > 128 they fall back to
-//    the fp32 kernels on q, k, v and dO rounded to bf16 (the CPU backend's emulation).
+//  - The bf16 variants (train.precision=bf16) take qkv and give out in bf16 storage (lse and dqkv fp32) and
+//    run the tensor-core kernels of attention_tc.cu: bf16 Q, K, V read as stored, dO and the probabilities
+//    P and dS rounded to bf16 where they enter a product; fp32 accumulation, scores and softmax statistics;
+//    out rounded once from the final fp32 O / l. delta = rowsum(dO * O) reads the fp32 dO and the bf16 O
+//    (widened). On a GPU older than sm_80 or for HS > 128 they fall back to the fp32 kernels on qkv and out
+//    widened into fp32 scratch and dO rounded to bf16 (the CPU backend's emulation), the fp32 out rounded
+//    into the bf16 one.
 #pragma once
 
 #include <cuda_runtime.h>
 
+#include "kernels/bf16.h"
 #include "kernels/cuda/device_allocator.cuh"
 
 namespace strata::cuda {
@@ -29,17 +33,16 @@ void attention_forward(float* out, float* lse, const float* qkv, int b, int t, i
 void attention_backward(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv, int b,
                         int t, int nh, int hs, DeviceAllocator& alloc, cudaStream_t stream);
 
-void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs,
+void attention_forward_bf16(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh, int hs,
                             DeviceAllocator& alloc, cudaStream_t stream);
-void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+void attention_backward_bf16(float* dqkv, const float* dout, const bf16* out, const float* lse, const bf16* qkv,
                              int b, int t, int nh, int hs, DeviceAllocator& alloc, cudaStream_t stream);
 
 // attention_tc.cu: whether this GPU and head size take the tensor-core kernels, and the kernels (the
 // backward takes delta = rowsum(dO * O) computed by the caller).
 bool attention_tc_supported(int hs);
-void attention_forward_tc(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs,
-                          cudaStream_t stream);
-void attention_backward_tc(float* dqkv, const float* dout, const float* lse, const float* delta, const float* qkv,
+void attention_forward_tc(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh, int hs, cudaStream_t stream);
+void attention_backward_tc(float* dqkv, const float* dout, const float* lse, const float* delta, const bf16* qkv,
                            int b, int t, int nh, int hs, cudaStream_t stream);
 
 }  // namespace strata::cuda

@@ -4,11 +4,16 @@
 //  - A block has 8 warps and owns 128 rows (queries in forward and dQ, keys in dK/dV); each warp owns 16
 //    of them. The other side streams through shared memory 64 rows at a time, so each streamed tile is
 //    read from global memory once per 128 owned rows (one block of 256 threads per SM: ~175 KB of shared
-//    memory at HS 128). Tiles are bf16 in shared
-//    memory, rounded from the fp32 activations as they are loaded (kernels/bf16.h, ties to even); the
-//    head dimension is zero-padded to D = 16, 32, 64 or 128 (head sizes above 128 take the fp32 kernels).
-//  - Q is kept unscaled (the bf16 rounding of q itself, as the CPU emulation rounds it): the fp32 products
-//    Q K^T are multiplied by 1/sqrt(HS) before the softmax, and dQ, dK by it at the end.
+//    memory at HS 128). Tiles are bf16 in shared memory: q, k and v are bf16 in global memory (the model's
+//    bf16 qkv) and are copied as they are, with 16-byte vector loads (8 values) when HS % 8 == 0 and the
+//    pointer is 16-byte aligned, else one value at a time; dO is fp32 and is rounded as it is loaded
+//    (16-byte loads of 4 values when HS % 4 == 0 and aligned; kernels/bf16.h, ties to even). The head
+//    dimension is zero-padded to D = 16, 32, 64 or 128 (head sizes above 128 take the fp32 kernels).
+//    Registers (ptxas, 256 threads per block allow 255): an 8-byte bf16 load path was tried and dropped, it
+//    raised register use (dQ at HS 64: 211 against 128 on sm_90) and spills.
+//  - Q is kept unscaled (the stored bf16 q itself, as the CPU emulation widens it): the fp32 products
+//    Q K^T are multiplied by 1/sqrt(HS) before the softmax, and dQ, dK by it at the end. The forward's
+//    output O / l is rounded once to bf16 as it is written; lse and dQ, dK, dV are fp32.
 //  - Scores, probabilities and the softmax statistics are fp32; P and dS are rounded to bf16 where they
 //    enter a product, as in every bf16 flash attention. All accumulators (O, dK, dV, dQ) stay in WMMA
 //    fragments in registers. The forward rescales lazily: a row's reference max moves only when a tile
@@ -53,7 +58,8 @@ struct Geo {
   int t, nh, hs;
   std::size_t c;  // NH*HS
   float scale;
-  bool vec4;      // HS % 4 == 0 and every tensor 16-byte aligned: float4 loads
+  int qkv_vec;    // values per load of the bf16 qkv: 8 (16-byte vectors) or 1
+  int dout_vec;   // values per load of the fp32 dO: 4 (16-byte vectors) or 1
 };
 
 using FragA = wmma::fragment<wmma::matrix_a, 16, 16, 16, Bf, wmma::row_major>;
@@ -62,6 +68,7 @@ using FragB = wmma::fragment<wmma::matrix_b, 16, 16, 16, Bf, wmma::row_major>;
 using FragC = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
 __device__ Bf to_bf(float x) { return __ushort_as_bfloat16(math::float_to_bf16(x).bits); }
+__device__ Bf to_bf(bf16 x) { return __ushort_as_bfloat16(x.bits); }
 
 // Two lanes share a score row: each takes 32 consecutive columns.
 constexpr int kHalf = kCols / 2;
@@ -83,41 +90,65 @@ __device__ void write_packed(float* s, int r, int c0, const std::uint32_t (&pack
   for (int j = 0; j < kHalf / 2; ++j) row[j] = packed[j];
 }
 
-// dst[r][d] (bf16, row stride ldh) = src[b, row0 + r, col0 + d] of a (B,T,stride) fp32 tensor, zero past T
-// or past HS. With g.vec4 (HS a multiple of 4, 16-byte aligned rows) a thread issues up to 8 float4 loads
-// before converting and storing any: the loads are in flight together instead of one latency each.
-template <int kD, int kTileRows>
-__device__ void load_tile(Bf* dst, const float* src, std::size_t stride, std::size_t col0, int row0, int b,
-                          const Geo& g) {
+// One vector load of kPer values of Src from global memory and its bf16 form in shared memory: fp32 quads
+// are rounded (two packed words), bf16 groups are copied as they are.
+template <typename Src, int kPer> struct VecLoad;
+template <> struct VecLoad<float, 4> {
+  using Load = float4;
+  using Store = uint2;
+  __device__ static Store to_smem(const Load& x) { return make_uint2(pack(x.x, x.y), pack(x.z, x.w)); }
+};
+template <> struct VecLoad<bf16, 8> {
+  using Load = uint4;
+  using Store = uint4;
+  __device__ static Store to_smem(const Load& x) { return x; }
+};
+
+// dst[r][d] (bf16, row stride ldh) = src[b, row0 + r, col0 + d] of a (B,T,stride) tensor of Src, zero past T
+// or past HS, kPer values per load (HS a multiple of kPer and the rows aligned to the load). A thread issues
+// up to 8 loads before converting and storing any: the loads are in flight together instead of one latency
+// each. Shared rows are 16-byte aligned (ldh * 2 bytes and the tile offsets are multiples of 16).
+template <int kD, int kTileRows, int kPer, typename Src>
+__device__ void load_tile_vec(Bf* dst, const Src* src, std::size_t stride, std::size_t col0, int row0, int b,
+                              const Geo& g) {
+  using V = VecLoad<Src, kPer>;
   constexpr int D = Dims<kD>::d, ld = Dims<kD>::ldh;
-  if (g.vec4) {
-    constexpr int kQuadsPerRow = D / 4, kPerThread = kTileRows * kQuadsPerRow / kThreads;
-    constexpr int kBatch = kPerThread < 8 ? kPerThread : 8;  // loads in flight per thread (registers)
-    static_assert(kTileRows * kQuadsPerRow % kThreads == 0 && kPerThread % kBatch == 0, "whole quads per thread");
+  constexpr int kPerRow = D / kPer, kTotal = kTileRows * kPerRow;
+  constexpr int kIters = (kTotal + kThreads - 1) / kThreads, kBatch = kIters < 8 ? kIters : 8;
+  constexpr bool kWhole = kTotal % kThreads == 0;  // every thread has kIters loads: no bound check
+  static_assert(D % kPer == 0 && kIters % kBatch == 0, "whole vectors per row, whole batches per thread");
 #pragma unroll
-    for (int i0 = 0; i0 < kPerThread; i0 += kBatch) {
-      float4 x[kBatch];
+  for (int i0 = 0; i0 < kIters; i0 += kBatch) {
+    typename V::Load x[kBatch];
 #pragma unroll
-      for (int i = 0; i < kBatch; ++i) {
-        const int idx = threadIdx.x + (i0 + i) * kThreads, r = idx / kQuadsPerRow, d = (idx % kQuadsPerRow) * 4;
-        const int pos = row0 + r;
-        x[i] = pos < g.t && d < g.hs
-                   ? *reinterpret_cast<const float4*>(src + (std::size_t(b) * g.t + pos) * stride + col0 + d)
-                   : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      }
-#pragma unroll
-      for (int i = 0; i < kBatch; ++i) {
-        const int idx = threadIdx.x + (i0 + i) * kThreads, r = idx / kQuadsPerRow, d = (idx % kQuadsPerRow) * 4;
-        *reinterpret_cast<uint2*>(dst + r * ld + d) = make_uint2(pack(x[i].x, x[i].y), pack(x[i].z, x[i].w));
-      }
+    for (int i = 0; i < kBatch; ++i) {
+      const int idx = threadIdx.x + (i0 + i) * kThreads, r = idx / kPerRow, d = (idx % kPerRow) * kPer;
+      const int pos = row0 + r;
+      x[i] = (kWhole || idx < kTotal) && pos < g.t && d < g.hs
+                 ? *reinterpret_cast<const typename V::Load*>(src + (std::size_t(b) * g.t + pos) * stride + col0 + d)
+                 : typename V::Load{};
     }
-    return;
+#pragma unroll
+    for (int i = 0; i < kBatch; ++i) {
+      const int idx = threadIdx.x + (i0 + i) * kThreads, r = idx / kPerRow, d = (idx % kPerRow) * kPer;
+      if (kWhole || idx < kTotal) *reinterpret_cast<typename V::Store*>(dst + r * ld + d) = V::to_smem(x[i]);
+    }
   }
+}
+
+// The same for any HS and alignment: 16-byte vector loads (8 bf16 or 4 fp32 values) where Geo::qkv_vec or
+// dout_vec (`vec`) allows, else one value at a time (HS % 8 != 0 is rare for bf16; see the top).
+template <int kD, int kTileRows, typename Src>
+__device__ void load_tile(Bf* dst, const Src* src, std::size_t stride, std::size_t col0, int row0, int b, const Geo& g,
+                          int vec) {
+  constexpr int kPer = 16 / sizeof(Src);
+  if (vec == kPer) return load_tile_vec<kD, kTileRows, kPer>(dst, src, stride, col0, row0, b, g);
+  constexpr int D = Dims<kD>::d, ld = Dims<kD>::ldh;
   for (int idx = threadIdx.x; idx < kTileRows * D; idx += kThreads) {
     const int r = idx / D, d = idx % D, pos = row0 + r;
-    float x = 0.0f;
-    if (pos < g.t && d < g.hs) x = src[(std::size_t(b) * g.t + pos) * stride + col0 + d];
-    dst[r * ld + d] = to_bf(x);
+    Bf x = to_bf(0.0f);
+    if (pos < g.t && d < g.hs) x = to_bf(src[(std::size_t(b) * g.t + pos) * stride + col0 + d]);
+    dst[r * ld + d] = x;
   }
 }
 
@@ -168,7 +199,7 @@ __device__ void accumulate_16xd(FragC (&acc)[kD], const Bf* p, const Bf* x) {
 // ---------------------------------------------------------------------------------------------------------
 // Forward: block = kRows queries of one (batch, head); keys stream kCols at a time up to the diagonal.
 template <int kD>
-__global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* lse, const float* qkv, Geo g) {
+__global__ void __launch_bounds__(kThreads) forward_kernel(bf16* out, float* lse, const bf16* qkv, Geo g) {
 #if __CUDA_ARCH__ >= 800
   using Dm = Dims<kD>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -183,7 +214,7 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int q0 = (gridDim.z - 1 - blockIdx.z) * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
-  load_tile<kD, kRows>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
+  load_tile<kD, kRows>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g, g.qkv_vec);
   for (int r = threadIdx.x; r < kRows; r += kThreads) row_m[r] = -INFINITY, row_l[r] = 0.0f;
 
   __syncthreads();
@@ -200,8 +231,8 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
   for (int kt = 0; kt < key_tiles; ++kt) {
     const int k0 = kt * kCols;
     __syncthreads();  // every warp is done with the previous k, v
-    load_tile<kD, kCols>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
-    load_tile<kD, kCols>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
+    load_tile<kD, kCols>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g, g.qkv_vec);
+    load_tile<kD, kCols>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g, g.qkv_vec);
     __syncthreads();
     scores_16x64<kD>(sw, qf, k);
     __syncwarp();
@@ -249,7 +280,8 @@ __global__ void __launch_bounds__(kThreads) forward_kernel(float* out, float* ls
   __syncthreads();
   for (int idx = threadIdx.x; idx < kRows * g.hs; idx += kThreads) {
     const int rr = idx / g.hs, d = idx % g.hs;
-    if (q0 + rr < g.t) out[(std::size_t(b) * g.t + q0 + rr) * g.c + std::size_t(h) * g.hs + d] = o[rr * Dm::ldo + d] / row_l[rr];
+    if (q0 + rr < g.t)
+      out[(std::size_t(b) * g.t + q0 + rr) * g.c + std::size_t(h) * g.hs + d] = math::float_to_bf16(o[rr * Dm::ldo + d] / row_l[rr]);
   }
   for (int rr = threadIdx.x; rr < kRows; rr += kThreads)
     if (q0 + rr < g.t) lse[(std::size_t(b) * g.nh + h) * g.t + q0 + rr] = row_m[rr] + logf(row_l[rr]);
@@ -318,7 +350,7 @@ __device__ void store_rows(float* dqkv, FragC (&acc)[kD], float* staging, std::s
 // dK, dV: block = kRows keys; queries stream kCols at a time from the diagonal to T.
 template <int kD>
 __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float* dout, const float* lse,
-                                                        const float* delta, const float* qkv, Geo g) {
+                                                        const float* delta, const bf16* qkv, Geo g) {
 #if __CUDA_ARCH__ >= 800
   using Dm = Dims<kD>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -334,8 +366,8 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int k0 = blockIdx.z * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
-  load_tile<kD, kRows>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
-  load_tile<kD, kRows>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
+  load_tile<kD, kRows>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g, g.qkv_vec);
+  load_tile<kD, kRows>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g, g.qkv_vec);
   FragC dk[kD], dv[kD];
 #pragma unroll
   for (int n = 0; n < kD; ++n) wmma::fill_fragment(dk[n], 0.0f), wmma::fill_fragment(dv[n], 0.0f);
@@ -346,8 +378,8 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float
   for (int qt = k0 / kCols; qt < query_tiles; ++qt) {
     const int q0 = qt * kCols;
     __syncthreads();
-    load_tile<kD, kCols>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
-    load_tile<kD, kCols>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g);
+    load_tile<kD, kCols>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g, g.qkv_vec);
+    load_tile<kD, kCols>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g, g.dout_vec);
     load_query_stats<kCols>(stat_lse, stat_delta, lse, delta, q0, b, h, g);
     __syncthreads();
     scores_16x64<kD>(sw, k + warp * 16 * Dm::ldh, q);     // S^T = K Q^T
@@ -366,7 +398,7 @@ __global__ void __launch_bounds__(kThreads) dkdv_kernel(float* dqkv, const float
 // dQ: block = kRows queries; keys stream kCols at a time up to the diagonal.
 template <int kD>
 __global__ void __launch_bounds__(kThreads) dq_kernel(float* dqkv, const float* dout, const float* lse,
-                                                      const float* delta, const float* qkv, Geo g) {
+                                                      const float* delta, const bf16* qkv, Geo g) {
 #if __CUDA_ARCH__ >= 800
   using Dm = Dims<kD>;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -382,8 +414,8 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(float* dqkv, const float* 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int q0 = (gridDim.z - 1 - blockIdx.z) * kRows, h = blockIdx.x, b = blockIdx.y;  // heaviest tiles first
   const std::size_t stride = 3 * g.c;
-  load_tile<kD, kRows>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g);
-  load_tile<kD, kRows>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g);
+  load_tile<kD, kRows>(q, qkv, stride, std::size_t(h) * g.hs, q0, b, g, g.qkv_vec);
+  load_tile<kD, kRows>(dov, dout, g.c, std::size_t(h) * g.hs, q0, b, g, g.dout_vec);
   load_query_stats<kRows>(stat_lse, stat_delta, lse, delta, q0, b, h, g);
   FragC dq[kD];
 #pragma unroll
@@ -395,8 +427,8 @@ __global__ void __launch_bounds__(kThreads) dq_kernel(float* dqkv, const float* 
   for (int kt = 0; kt < key_tiles; ++kt) {
     const int k0 = kt * kCols;
     __syncthreads();
-    load_tile<kD, kCols>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g);
-    load_tile<kD, kCols>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g);
+    load_tile<kD, kCols>(k, qkv, stride, g.c + std::size_t(h) * g.hs, k0, b, g, g.qkv_vec);
+    load_tile<kD, kCols>(v, qkv, stride, 2 * g.c + std::size_t(h) * g.hs, k0, b, g, g.qkv_vec);
     __syncthreads();
     scores_16x64<kD>(sw, q + warp * 16 * Dm::ldh, k);     // S = Q K^T
     scores_16x64<kD>(dpw, dov + warp * 16 * Dm::ldh, v);  // dP = dO V^T
@@ -425,16 +457,28 @@ void allow_smem(Kernel kernel, std::size_t bytes) {
   CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 16 == 0; }
+// Values per load of a tensor of `bytes`-byte values whose rows hold heads of hs values: a 16-byte vector
+// when it divides hs and the pointer is 16-byte aligned (row, head and column offsets are multiples of hs,
+// so every vector of the tile is then aligned), else 1.
+int vector_width(const void* p, int hs, int bytes) {
+  const int w = 16 / bytes;
+  return hs % w == 0 && reinterpret_cast<std::uintptr_t>(p) % 16 == 0 ? w : 1;
+}
 
-Geo geo(int t, int nh, int hs, bool aligned) {
+Geo geo(int t, int nh, int hs, const bf16* qkv, const float* dout) {
   STRATA_CHECK((t + kRows - 1) / kRows <= 65535, internal, "cuda attention: seq_len ", t, " needs more than 65535 tiles of ",
                kRows, " rows (the grid's z limit)");
-  return Geo{t, nh, hs, std::size_t(nh) * hs, 1.0f / std::sqrt(static_cast<float>(hs)), aligned && hs % 4 == 0};
+  return Geo{t,
+             nh,
+             hs,
+             std::size_t(nh) * hs,
+             1.0f / std::sqrt(static_cast<float>(hs)),
+             vector_width(qkv, hs, sizeof(bf16)),
+             dout != nullptr ? vector_width(dout, hs, sizeof(float)) : 1};
 }
 
 template <int kD>
-void forward_tiles(float* out, float* lse, const float* qkv, int b, const Geo& g, cudaStream_t stream) {
+void forward_tiles(bf16* out, float* lse, const bf16* qkv, int b, const Geo& g, cudaStream_t stream) {
   constexpr std::size_t bytes = forward_smem<kD>();
   allow_smem(forward_kernel<kD>, bytes);
   forward_kernel<kD><<<dim3(g.nh, b, (g.t + kRows - 1) / kRows), kThreads, bytes, stream>>>(out, lse, qkv, g);
@@ -442,7 +486,7 @@ void forward_tiles(float* out, float* lse, const float* qkv, int b, const Geo& g
 }
 
 template <int kD>
-void backward_tiles(float* dqkv, const float* dout, const float* lse, const float* delta, const float* qkv, int b,
+void backward_tiles(float* dqkv, const float* dout, const float* lse, const float* delta, const bf16* qkv, int b,
                     const Geo& g, cudaStream_t stream) {
   constexpr std::size_t bytes = backward_smem<kD>();
   allow_smem(dkdv_kernel<kD>, bytes);
@@ -466,9 +510,8 @@ bool attention_tc_supported(int hs) {
   return major >= 8 && hs > 0 && hs <= 16 * kMaxHeadTiles;
 }
 
-void attention_forward_tc(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs,
-                          cudaStream_t stream) {
-  const Geo g = geo(t, nh, hs, aligned16(qkv));
+void attention_forward_tc(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh, int hs, cudaStream_t stream) {
+  const Geo g = geo(t, nh, hs, qkv, nullptr);
   switch (head_tiles(hs)) {
     case 1: forward_tiles<1>(out, lse, qkv, b, g, stream); break;
     case 2: forward_tiles<2>(out, lse, qkv, b, g, stream); break;
@@ -477,9 +520,9 @@ void attention_forward_tc(float* out, float* lse, const float* qkv, int b, int t
   }
 }
 
-void attention_backward_tc(float* dqkv, const float* dout, const float* lse, const float* delta, const float* qkv,
+void attention_backward_tc(float* dqkv, const float* dout, const float* lse, const float* delta, const bf16* qkv,
                            int b, int t, int nh, int hs, cudaStream_t stream) {
-  const Geo g = geo(t, nh, hs, aligned16(qkv) && aligned16(dout));
+  const Geo g = geo(t, nh, hs, qkv, dout);
   switch (head_tiles(hs)) {
     case 1: backward_tiles<1>(dqkv, dout, lse, delta, qkv, b, g, stream); break;
     case 2: backward_tiles<2>(dqkv, dout, lse, delta, qkv, b, g, stream); break;

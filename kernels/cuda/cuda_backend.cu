@@ -1,6 +1,8 @@
 // cuda_backend.cu — the CUDA backend: the Backend interface on one GPU, a caching allocator, a compute
 // stream (every op, in order) and a communication stream (collectives), and the op families of
-// kernels/cuda/*.cuh. fp32 tensors throughout, except the bf16 weights and GEMM operands of the *_bf16 ops.
+// kernels/cuda/*.cuh. fp32 tensors, except in the *_bf16 ops (train.precision=bf16): bf16 weights and the
+// bf16 activations they read and write (LayerNorm output, qkv, attention output, MLP pre-activation and GELU
+// output), with fp32 accumulation, biases, statistics and gradients (kernels/backend.h).
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
@@ -89,20 +91,28 @@ class CudaBackend final : public Backend {
     matmul_->backward(dinp, dw, dbias, dout, inp, w, n, c, oc);
   }
   void to_bf16(bf16* dst, const float* src, std::size_t n) override { cuda::to_bf16(dst, src, n, compute_); }
-  void matmul_forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c,
+  void layernorm_forward_bf16(bf16* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                              int n, int c, float eps) override {
+    cuda::layernorm_forward(out, mean, rstd, inp, w, b, n, c, eps, compute_);
+  }
+  void matmul_forward_bf16(float* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
                            int oc) override {
     matmul_->forward_bf16(out, inp, w, bias, n, c, oc);
   }
-  void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
+  void matmul_forward_bf16(bf16* out, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                           int oc) override {
+    matmul_->forward_bf16(out, inp, w, bias, n, c, oc);
+  }
+  void matmul_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp, const bf16* w,
                             int n, int c, int oc) override {
     matmul_->backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
   }
-  void matmul_gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n,
-                                int c, int oc) override {
+  void matmul_gelu_forward_bf16(bf16* out, bf16* pre, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                                int oc) override {
     matmul_->gelu_forward_bf16(out, pre, inp, w, bias, n, c, oc);
   }
-  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp,
-                                  const float* pre, const bf16* w, int n, int c, int oc) override {
+  void matmul_dgelu_backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp,
+                                  const bf16* pre, const bf16* w, int n, int c, int oc) override {
     // Not the cuBLASLt DGELU epilogue: on an H200 (GPT 1.3B fc projection, 16384 x 2048 x 8192) its GEMM
     // took 3.08 ms (357 TFLOP/s) against 2.46 ms for the plain backward GEMMs plus the GELU kernel.
     matmul_->backward_bf16(dinp, dw, dbias, dout, inp, w, n, c, oc);
@@ -136,10 +146,10 @@ class CudaBackend final : public Backend {
                           int t, int nh, int hs) override {
     cuda::attention_backward(dqkv, dout, out, lse, qkv, b, t, nh, hs, alloc_, compute_);
   }
-  void attention_forward_bf16(float* out, float* lse, const float* qkv, int b, int t, int nh, int hs) override {
+  void attention_forward_bf16(bf16* out, float* lse, const bf16* qkv, int b, int t, int nh, int hs) override {
     cuda::attention_forward_bf16(out, lse, qkv, b, t, nh, hs, alloc_, compute_);
   }
-  void attention_backward_bf16(float* dqkv, const float* dout, const float* out, const float* lse, const float* qkv,
+  void attention_backward_bf16(float* dqkv, const float* dout, const bf16* out, const float* lse, const bf16* qkv,
                                int b, int t, int nh, int hs) override {
     cuda::attention_backward_bf16(dqkv, dout, out, lse, qkv, b, t, nh, hs, alloc_, compute_);
   }

@@ -1,5 +1,7 @@
-// layernorm.cu — LayerNorm forward/backward, one warp per row (see layernorm.cuh).
+// layernorm.cu — LayerNorm forward/backward, one warp per row (see layernorm.cuh). The forward is one
+// kernel template over the output's storage type (fp32, or bf16 rounded once from the fp32 result).
 #include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/convert.cuh"
 #include "kernels/cuda/cuda_check.cuh"
 #include "kernels/cuda/layernorm.cuh"
 #include "kernels/cuda/reduce.cuh"
@@ -9,7 +11,8 @@ namespace {
 
 constexpr int kRowsPerBlock = 8;  // warps per block
 
-__global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, const float* inp, const float* w,
+template <typename Out>
+__global__ void layernorm_forward_kernel(Out* out, float* mean, float* rstd, const float* inp, const float* w,
                                          const float* b, int n, int c, float eps) {
   const int row = blockIdx.x * kRowsPerBlock + threadIdx.x / kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -21,8 +24,8 @@ __global__ void layernorm_forward_kernel(float* out, float* mean, float* rstd, c
   float v = 0.0f;
   for (int j = lane; j < c; j += kWarp) v += (x[j] - m) * (x[j] - m);
   const float r = 1.0f / sqrtf(warp_reduce(v, SumOp<float>{}) / c + eps);
-  float* o = out + static_cast<std::size_t>(row) * c;
-  for (int j = lane; j < c; j += kWarp) o[j] = (x[j] - m) * r * w[j] + b[j];
+  Out* o = out + static_cast<std::size_t>(row) * c;
+  for (int j = lane; j < c; j += kWarp) o[j] = from_float<Out>((x[j] - m) * r * w[j] + b[j]);
   if (lane == 0) {
     mean[row] = m;
     rstd[row] = r;
@@ -64,14 +67,25 @@ struct LayerNormWeightTerm {
   }
 };
 
-}  // namespace
-
-void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int n,
-                       int c, float eps, cudaStream_t stream) {
+template <typename Out>
+void launch_layernorm_forward(Out* out, float* mean, float* rstd, const float* inp, const float* w, const float* b,
+                              int n, int c, float eps, cudaStream_t stream) {
   if (n <= 0) return;
   layernorm_forward_kernel<<<blocks_for(n, kRowsPerBlock), kRowsPerBlock * kWarp, 0, stream>>>(out, mean, rstd, inp,
                                                                                               w, b, n, c, eps);
   CUDA_CHECK_LAUNCH();
+}
+
+}  // namespace
+
+void layernorm_forward(float* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int n,
+                       int c, float eps, cudaStream_t stream) {
+  launch_layernorm_forward(out, mean, rstd, inp, w, b, n, c, eps, stream);
+}
+
+void layernorm_forward(bf16* out, float* mean, float* rstd, const float* inp, const float* w, const float* b, int n,
+                       int c, float eps, cudaStream_t stream) {
+  launch_layernorm_forward(out, mean, rstd, inp, w, b, n, c, eps, stream);
 }
 
 void layernorm_backward(float* dinp, float* dw, float* db, const float* dout, const float* inp, const float* w,

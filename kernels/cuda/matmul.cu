@@ -1,4 +1,4 @@
-// matmul.cu — cuBLASLt GEMMs of the linear layer (see matmul.cuh).
+// matmul.cu — cuBLASLt GEMMs of the linear layer, fp32 and bf16 (see matmul.cuh).
 #include <algorithm>
 #include <memory>
 
@@ -20,6 +20,9 @@ std::uint32_t alignment_of(const void* p, std::uint32_t element_bytes) {
   while (align > element_bytes && a % align != 0) align /= 2;
   return align;
 }
+
+// Bytes of one element of a D matrix (fp32 or bf16).
+std::uint32_t element_bytes(cudaDataType_t type) { return type == CUDA_R_16BF ? 2 : 4; }
 
 // RAII wrappers so that an exception between create and destroy leaks nothing.
 struct Desc {
@@ -56,7 +59,7 @@ Matmul::~Matmul() {
 }
 
 bool Matmul::try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda,
-                      const void* b, int ldb, float* d, int ldd, float beta, const Epilogue& epilogue) {
+                      const void* b, int ldb, Output out, float beta, const Epilogue& epilogue) {
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const float* bias = epilogue.bias;
@@ -70,25 +73,32 @@ bool Matmul::try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, in
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE, &mode, sizeof(mode)));
   if (bias != nullptr)
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-  if (epilogue.gelu == Gelu::forward) {  // aux (the GELU input, written): fp32 like D (cuBLASLt's default)
+  if (bias != nullptr && out.type != CUDA_R_32F) {
+    // Our bias is fp32 whatever D is, but cuBLASLt's default bias type is D's: with a bf16 D it is set, and
+    // the fp32 bias is added to the fp32 sum before the one rounding.
+    const std::int32_t bias_type = CUDA_R_32F;
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
+  }
+  if (epilogue.gelu == Gelu::forward) {  // aux (the GELU input, written): D's type (cuBLASLt's default)
     const void* aux = epilogue.aux;
     const std::int64_t aux_ld = epilogue.aux_ld;
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_POINTER, &aux, sizeof(aux)));
     CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.h, CUBLASLT_MATMUL_DESC_EPILOGUE_AUX_LD, &aux_ld, sizeof(aux_ld)));
   }
-  // Stored shapes (before op): A is (trans_a ? k x m : m x k), B is (trans_b ? n x k : k x n). The bias
-  // (when given) is fp32 like D: cuBLASLt's default bias type is D's.
+  // Stored shapes (before op): A is (trans_a ? k x m : m x k), B is (trans_b ? n x k : k x n); C is D.
   Layout la, lb, ld;
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&la.h, ops.type, trans_a ? k : m, trans_a ? m : k, lda));
   CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&lb.h, ops.type, trans_b ? n : k, trans_b ? k : n, ldb));
-  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.h, CUDA_R_32F, m, n, ldd));
+  CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&ld.h, out.type, m, n, out.ld));
 
+  const std::uint32_t d_bytes = element_bytes(out.type);
   const std::uint32_t align_a = alignment_of(a, ops.element_bytes), align_b = alignment_of(b, ops.element_bytes);
-  const std::uint32_t align_d = alignment_of(d, 4);
+  const std::uint32_t align_d = alignment_of(out.d, d_bytes);
   const int align_key = static_cast<int>(align_a | (align_b << 9) | (align_d << 18));
-  const int aux_align = epilogue.gelu == Gelu::none ? 0 : static_cast<int>(alignment_of(epilogue.aux, 4));
-  const Key key{static_cast<int>(ops.type), trans_a, trans_b, m, n, k, lda, ldb, ldd, beta != 0.0f, bias != nullptr,
-                align_key, static_cast<int>(epilogue.gelu), aux_align};
+  const int aux_align = epilogue.gelu == Gelu::none ? 0 : static_cast<int>(alignment_of(epilogue.aux, d_bytes));
+  const Key key{static_cast<int>(ops.type), static_cast<int>(out.type), trans_a, trans_b, m, n, k, lda, ldb, out.ld,
+                beta != 0.0f, bias != nullptr, align_key, static_cast<int>(epilogue.gelu), aux_align};
   auto it = plans_.find(key);
   if (it == plans_.end()) {
     Pref pref;
@@ -112,18 +122,31 @@ bool Matmul::try_gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, in
     if (plan.found) plan.algo = result.algo;
     it = plans_.emplace(key, plan).first;
   }
-  if (!it->second.found) return false;
+  Plan& plan = it->second;
+  if (!plan.found) return false;
   const float alpha = 1.0f;
-  CUBLAS_CHECK(cublasLtMatmul(handle_, desc.h, &alpha, a, la.h, b, lb.h, &beta, d, ld.h, d, ld.h, &it->second.algo,
-                              workspace_, workspace_bytes_, stream_));
+  const cublasStatus_t rc = cublasLtMatmul(handle_, desc.h, &alpha, a, la.h, b, lb.h, &beta, out.d, ld.h, out.d, ld.h,
+                                           &plan.algo, workspace_, workspace_bytes_, stream_);
+  // A type combination the heuristic let through but cublasLtMatmul refuses (cuBLASLt documents this for
+  // some bias and aux types) is refused before anything runs: recorded as no algorithm, so the caller's
+  // fallback takes it from now on. Once a plan has run, every failure is an error.
+  if (!plan.ran && (rc == CUBLAS_STATUS_NOT_SUPPORTED || rc == CUBLAS_STATUS_INVALID_VALUE)) {
+    plan.found = false;
+    return false;
+  }
+  if (rc != CUBLAS_STATUS_SUCCESS)
+    STRATA_THROW(internal, "cublasLtMatmul failed: cuBLAS status ", static_cast<int>(rc), " (",
+                 cublasGetStatusString(rc), ") for m=", m, " n=", n, " k=", k);
+  plan.ran = true;
   return true;
 }
 
 void Matmul::gemm(Operands ops, bool trans_a, bool trans_b, int m, int n, int k, const void* a, int lda,
                   const void* b, int ldb, float* d, int ldd, float beta, const float* bias) {
-  if (try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, Epilogue{bias})) return;
+  const Output out{d, CUDA_R_32F, ldd};
+  if (try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, out, beta, Epilogue{bias})) return;
   // No algorithm takes the bias epilogue for this shape/alignment: plain GEMM, then the bias.
-  STRATA_CHECK(bias != nullptr && try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, d, ldd, beta, Epilogue{}),
+  STRATA_CHECK(bias != nullptr && try_gemm(ops, trans_a, trans_b, m, n, k, a, lda, b, ldb, out, beta, Epilogue{}),
                internal, "cuBLASLt found no algorithm for the ", ops.type == CUDA_R_16BF ? "bf16" : "fp32",
                " GEMM m=", m, " n=", n, " k=", k, " (trans_a ", trans_a, ", trans_b ", trans_b, ", lda ", lda,
                ", ldb ", ldb, ", ldd ", ldd, ")");
@@ -164,36 +187,43 @@ void Matmul::backward(float* dinp, float* dw, float* dbias, const float* dout, c
   if (dbias != nullptr) column_sum_accumulate(dbias, MatrixTerm{dout, oc}, n, oc, alloc_, stream_);
 }
 
-void Matmul::forward_bf16(float* out, const float* inp, const bf16* w, const float* bias, int n, int c, int oc) {
+void Matmul::forward_bf16(float* out, const bf16* inp, const bf16* w, const float* bias, int n, int c, int oc) {
   if (forward_degenerate(out, bias, n, c, oc)) return;
-  Scratch<bf16> inp16(alloc_, std::size_t(n) * c);
-  to_bf16(inp16.get(), inp, std::size_t(n) * c, stream_);
-  gemm(bf16_operands(), true, false, oc, n, c, w, c, inp16.get(), c, out, oc, 0.0f, bias);
+  gemm(bf16_operands(), true, false, oc, n, c, w, c, inp, c, out, oc, 0.0f, bias);
 }
 
-void Matmul::backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const float* inp, const bf16* w,
+void Matmul::forward_bf16(bf16* out, const bf16* inp, const bf16* w, const float* bias, int n, int c, int oc) {
+  if (n <= 0 || oc <= 0) return;
+  if (c > 0 && try_gemm(bf16_operands(), true, false, oc, n, c, w, c, inp, c, Output{out, CUDA_R_16BF, oc}, 0.0f,
+                        Epilogue{bias}))
+    return;
+  // Fallback: the fp32 result, bias included, in scratch; then rounded once.
+  Scratch<float> out32(alloc_, std::size_t(n) * oc);
+  forward_bf16(out32.get(), inp, w, bias, n, c, oc);
+  to_bf16(out, out32.get(), std::size_t(n) * oc, stream_);
+}
+
+void Matmul::backward_bf16(float* dinp, float* dw, float* dbias, const float* dout, const bf16* inp, const bf16* w,
                            int n, int c, int oc) {
   if (backward_degenerate(dinp, n, c, oc)) return;
-  Scratch<bf16> dout16(alloc_, std::size_t(n) * oc), inp16(alloc_, std::size_t(n) * c);
+  Scratch<bf16> dout16(alloc_, std::size_t(n) * oc);
   to_bf16(dout16.get(), dout, std::size_t(n) * oc, stream_);
-  to_bf16(inp16.get(), inp, std::size_t(n) * c, stream_);
   if (dinp != nullptr) gemm(bf16_operands(), false, false, c, n, oc, w, c, dout16.get(), oc, dinp, c, 0.0f, nullptr);
-  gemm(bf16_operands(), false, true, c, oc, n, inp16.get(), c, dout16.get(), oc, dw, c, 1.0f, nullptr);
+  gemm(bf16_operands(), false, true, c, oc, n, inp, c, dout16.get(), oc, dw, c, 1.0f, nullptr);
   if (dbias != nullptr) column_sum_accumulate(dbias, MatrixTerm{dout, oc}, n, oc, alloc_, stream_);  // fp32 dout
 }
 
-void Matmul::gelu_forward_bf16(float* out, float* pre, const float* inp, const bf16* w, const float* bias, int n,
-                               int c, int oc) {
-  const bool fused = n > 0 && c > 0 && oc > 0 && oc % 8 == 0;
-  if (fused) {
-    Scratch<bf16> inp16(alloc_, std::size_t(n) * c);
-    to_bf16(inp16.get(), inp, std::size_t(n) * c, stream_);
-    if (try_gemm(bf16_operands(), true, false, oc, n, c, w, c, inp16.get(), c, out, oc, 0.0f,
-                 Epilogue{bias, Gelu::forward, pre, oc}))
-      return;
-  }
-  forward_bf16(pre, inp, w, bias, n, c, oc);
-  cuda::gelu_forward(out, pre, std::size_t(n) * oc, stream_);
+void Matmul::gelu_forward_bf16(bf16* out, bf16* pre, const bf16* inp, const bf16* w, const float* bias, int n, int c,
+                               int oc) {
+  if (n <= 0 || oc <= 0) return;
+  if (c > 0 && oc % 8 == 0 &&
+      try_gemm(bf16_operands(), true, false, oc, n, c, w, c, inp, c, Output{out, CUDA_R_16BF, oc}, 0.0f,
+               Epilogue{bias, Gelu::forward, pre, oc}))
+    return;
+  // Fallback: p = inp w^T + bias in fp32 scratch, then out = bf16(gelu(p)) and pre = bf16(p) in one kernel.
+  Scratch<float> p(alloc_, std::size_t(n) * oc);
+  forward_bf16(p.get(), inp, w, bias, n, c, oc);
+  gelu_forward(out, pre, p.get(), std::size_t(n) * oc, stream_);
 }
 
 }  // namespace strata::cuda
