@@ -33,7 +33,7 @@ constexpr Tolerance kFusedGelu{1e-4, 1e-3};
 class KernelMlpGelu : public ::testing::TestWithParam<std::tuple<BackendFactory, MlpShape>> {};
 
 // pre and out are the bf16 roundings of the fp32 GEMM result and of its GELU (the unfused ops of the same
-// backend, in fp32).
+// backend, in fp32; out within the GELU tolerance on CUDA, see below).
 TEST_P(KernelMlpGelu, FusedForwardIsRoundingOfMatmulThenGelu) {
   KTEST_BACKEND_OR_SKIP(const auto be, std::get<0>(GetParam()));
   const MlpShape s = std::get<1>(GetParam());
@@ -47,7 +47,14 @@ TEST_P(KernelMlpGelu, FusedForwardIsRoundingOfMatmulThenGelu) {
   be->matmul_forward_bf16(ref_pre.data(), d_inp.data(), d_w.data(), d_bias.data(), s.n, s.c, s.oc);
   be->gelu_forward(ref_out.data(), ref_pre.data(), n_out);
   EXPECT_TRUE(is_bf16_rounding_of("pre", download(*be, pre), download(*be, ref_pre)));
-  EXPECT_TRUE(is_bf16_rounding_of("out", download(*be, out), download(*be, ref_out)));
+  // cuBLASLt's epilogue computes the GELU with its own formula, which may move `out` across a rounding
+  // boundary more often than a summation order does: held to the GELU tolerance plus the storage rounding.
+  // The CPU backend runs math::gelu on the same fp32 sum: exactly the rounding there.
+  const std::vector<bf16> out16 = download(*be, out);
+  EXPECT_TRUE(all_close("out", widened(out16), to_double(download(*be, ref_out)), plus_bf16_storage(kFusedGelu)));
+  if (be->kind() == DeviceKind::cpu) {
+    EXPECT_TRUE(is_bf16_rounding_of("out", out16, download(*be, ref_out)));
+  }
 }
 
 // The backward of fc_proj from its bf16 input inp = bf16(gelu(pre)) and the bf16 pre: matmul_backward_bf16 then
