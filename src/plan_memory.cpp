@@ -31,14 +31,20 @@ int peak_in_flight(const PlanLayout& l, int stage) {
   return std::min(2 * (p - stage - 1) + (v - 1) * p + 1, m * v);
 }
 
+// Bytes of a residual-stream element: GptModel keeps the residual stream (and so the pipeline messages) in
+// fp32 in every precision.
+constexpr double kResidualBytes = 4.0;
+
 double activation_bytes_per_block(const GptShape& s, const PlanLayout& l) {
   const double tokens = static_cast<double>(l.micro_batch) * s.seq_len;
   const double e = l.param_bytes(), c = s.hidden, t = l.tensor;
   const double t_rep = l.sequence_parallel ? t : 1.0;
-  if (l.recompute == "full") return tokens * c * e / t_rep;
+  // As GptModel keeps them: the residual stream (block input, residual after attention) in fp32 whatever the
+  // precision, the two LayerNorm outputs and the column-parallel activations in e bytes.
+  if (l.recompute == "full") return tokens * c * kResidualBytes / t_rep;
   const double sharded = l.recompute == "selective" ? 11.0 : 12.0;
   const double stats = 4.0 / t_rep + static_cast<double>(s.heads) / t;  // fp32 LayerNorm and softmax statistics
-  return tokens * (c * e * (4.0 / t_rep + sharded / t) + 4.0 * stats);
+  return tokens * (c * (2.0 * kResidualBytes / t_rep + e * (2.0 / t_rep + sharded / t)) + 4.0 * stats);
 }
 
 MemoryBreakdown rank_memory(const GptShape& s, const PlanLayout& l, const Hardware& hw, int stage,
@@ -69,10 +75,12 @@ MemoryBreakdown rank_memory(const GptShape& s, const PlanLayout& l, const Hardwa
   const double tokens = static_cast<double>(l.micro_batch) * s.seq_len;
   const double c = s.hidden, t = l.tensor, t_rep = l.sequence_parallel ? t : 1.0;
   // Per unit in flight: its blocks plus the stage output it hands on (the residual after its last block).
-  m.activations = m.in_flight * (m.layers_per_slot * activation_bytes_per_block(s, l) + tokens * c * e / t_rep);
-  // Buffers: backward scratch (residual and LayerNorm gradients, qkv, attention output and fc gradients),
-  // the block being recomputed (full), the last stage's fp32 logits. (ZeRO reduces and gathers in place.)
-  double buffers = tokens * c * e * (2.0 + 8.0 / t);
+  m.activations =
+      m.in_flight * (m.layers_per_slot * activation_bytes_per_block(s, l) + tokens * c * kResidualBytes / t_rep);
+  // Buffers: backward scratch in fp32 (residual and LayerNorm gradients, qkv, attention output and fc
+  // gradients), the block being recomputed (full), the last stage's fp32 logits and its final LayerNorm's
+  // output (e bytes). (ZeRO reduces and gathers in place.)
+  double buffers = tokens * c * 4.0 * (2.0 + 8.0 / t);
   if (l.recompute == "full") {
     PlanLayout none = l;
     none.recompute = "none";

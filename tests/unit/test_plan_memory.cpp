@@ -1,8 +1,10 @@
 // Planner memory (src/plan_memory.h): ZeRO stages as implemented, activations per recompute and
-// sequence-parallel mode, and the micro-batches in flight against the real 1F1B schedule lists.
+// sequence-parallel mode (and per block, against what GptModel holds), and the micro-batches in flight against the real 1F1B schedule lists.
 #include <gtest/gtest.h>
 
+#include "kernels/backend.h"
 #include "parallel/pipeline_schedule.h"
+#include "src/gpt_model.h"
 #include "src/plan_memory.h"
 
 namespace strata {
@@ -57,13 +59,35 @@ TEST(PlanMemory, ActivationsPerBlock) {
   EXPECT_DOUBLE_EQ(activation_bytes_per_block(s, l), tokens * (c * 4 * 15 + 4 * (4 + 4)));
   l.recompute = "full";
   EXPECT_DOUBLE_EQ(activation_bytes_per_block(s, l), tokens * c * 4);
-  // Tensor 4: 12 of the 16 elements split; with sequence parallelism all 16.
+  // Tensor 4: 12 of the 16 elements split; with sequence parallelism all 16. bf16: the residual stream (2
+  // elements) stays fp32, the LayerNorm outputs (2) and the 12 column-parallel ones take 2 bytes.
   l.tensor = 4, l.recompute = "none", l.precision = "bf16";
-  EXPECT_DOUBLE_EQ(activation_bytes_per_block(s, l), tokens * (c * 2 * (4 + 3) + 4 * (4 + 1)));
+  EXPECT_DOUBLE_EQ(activation_bytes_per_block(s, l), tokens * (c * (4 * 2 + 2 * (2 + 3)) + 4 * (4 + 1)));
   l.sequence_parallel = true;
-  EXPECT_DOUBLE_EQ(activation_bytes_per_block(s, l), tokens * (c * 2 * (1 + 3) + 4 * (1 + 1)));
+  EXPECT_DOUBLE_EQ(activation_bytes_per_block(s, l), tokens * (c * (4 * 0.5 + 2 * (0.5 + 3)) + 4 * (1 + 1)));
   l.recompute = "full";
-  EXPECT_DOUBLE_EQ(activation_bytes_per_block(s, l), tokens * c * 2 / 4);
+  EXPECT_DOUBLE_EQ(activation_bytes_per_block(s, l), tokens * c * 4 / 4);
+}
+
+// The planned bytes of a block are what GptModel holds for one more block (one tensor rank), in both
+// precisions and every recompute mode.
+TEST(PlanMemory, ActivationsPerBlockAreWhatTheModelHolds) {
+  auto be = make_cpu_backend();
+  for (const char* precision : {"fp32", "bf16"}) {
+    for (const char* recompute : {"none", "selective", "full"}) {
+      SCOPED_TRACE(std::string(precision) + ", recompute " + recompute);
+      PlanLayout l = layout(0, precision);
+      l.recompute = recompute;
+      auto held = [&](int layers) {
+        GptShape s = small();
+        s.layers = layers;
+        const GptModel m(*be, s, ModelPartition{}, l.micro_batch, parse_recompute(recompute), nullptr, 1, false,
+                         parse_precision(precision));
+        return static_cast<double>(m.activation_bytes());
+      };
+      EXPECT_DOUBLE_EQ(held(3) - held(2), activation_bytes_per_block(small(), l));
+    }
+  }
 }
 
 TEST(PlanMemory, InFlightMatchesThe1F1BScheduleLists) {
