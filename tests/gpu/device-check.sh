@@ -6,8 +6,8 @@
 #   3. run the 2-rank NCCL test (collectives in closed form, data-parallel training on the CUDA backend
 #      against the single-rank run; both ranks share the GPU);
 #   4. benchmark GPT 1.3B (24 layers, hidden 2048, 16 heads, seq 2048) on the GPU in train.precision=bf16
-#      (cuBLASLt bf16 GEMMs and tensor-core attention with fp32 accumulation, fp32 master weights, activations and
-#      reductions) and print tokens/s and MFU against the bf16 dense peak of H100/H200, 989 TFLOP/s.
+#      (cuBLASLt bf16 GEMMs and tensor-core attention with fp32 accumulation, bf16 activations, fp32 master weights,
+#      residual stream and reductions) and print tokens/s and MFU against the bf16 dense peak of H100/H200, 989 TFLOP/s.
 # Everything (log, test output, figures) goes to one folder: $1, default ./device-check-<time>.
 # Budget: under 8 minutes (the build dominates; each stage has its own timeout).
 # Usage: tests/gpu/device-check.sh [OUT_DIR]
@@ -90,7 +90,7 @@ if [ -n "$RESULT" ]; then
   GFLOPS=$(sed -E 's/.*model_gflops=([0-9.]+).*/\1/' <<<"$RESULT")
   MFU=$(awk -v g="$GFLOPS" -v p="$PEAK_TFLOPS" 'BEGIN { printf "%.2f", 100 * g / (p * 1000) }')
   {
-    echo "precision=bf16 (bf16 GEMM and attention operands on tensor cores, fp32 accumulation; fp32 activations, LayerNorm, optimizer)"
+    echo "precision=bf16 (bf16 GEMM and attention operands on tensor cores, fp32 accumulation; bf16 activations, fp32 residual stream, LayerNorm statistics, optimizer)"
     echo "model=GPT-1.3B layers=24 hidden=2048 heads=16 seq=2048 micro_batch=8"
     echo "tokens_per_s=$TOK"
     echo "model_tflops=$(awk -v g="$GFLOPS" 'BEGIN { printf "%.1f", g / 1000 }')"
