@@ -53,8 +53,13 @@ void run_benchmark(const Config& cfg, Backend& backend, int threads) {
               gpt_parameter_count(shape) / 1e6);
   std::printf("batch: %d x %d tokens per step (micro-batch %d)\n", cfg.train.global_batch, shape.seq_len,
               cfg.train.micro_batch);
-  std::printf("RESULT tokens_per_s=%.1f model_gflops=%.1f sgemm_gflops=%.1f mfu_vs_sgemm=%.3f step_ms=%.1f\n", tok_s,
-              flops / 1e9, sgemm, flops / (sgemm * 1e9), total_ms / static_cast<double>(steps - 1));
+  const double activation_mib = static_cast<double>(trainer.model().activation_bytes()) / (1024.0 * 1024.0);
+  std::printf("memory: activations %.1f MiB (micro-batch %d, %s)\n", activation_mib, cfg.train.micro_batch,
+              precision_name(trainer.model().precision()));
+  std::printf("RESULT tokens_per_s=%.1f model_gflops=%.1f sgemm_gflops=%.1f mfu_vs_sgemm=%.3f step_ms=%.1f "
+              "activation_mib=%.1f\n",
+              tok_s, flops / 1e9, sgemm, flops / (sgemm * 1e9), total_ms / static_cast<double>(steps - 1),
+              activation_mib);
   std::fputs(profile_report(backend, steps - 1).c_str(), stdout);
 }
 
