@@ -6,54 +6,18 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
-#include <memory>
 #include <numeric>
 #include <vector>
 
-#include "kernels/backend.h"
 #include "parallel/nccl_communicator.h"
 #include "parallel/topology.h"
+#include "tests/cuda/nccl_test_fixture.h"
 #include "tests/mpi_train/train_test_util.h"
 
 namespace strata {
 namespace {
 
-struct World {
-  int size = 1, rank = 0, local_rank = 0;
-};
-
-World world() {
-  World w;
-  MPI_Comm_size(MPI_COMM_WORLD, &w.size);
-  MPI_Comm_rank(MPI_COMM_WORLD, &w.rank);
-  MPI_Comm local = MPI_COMM_NULL;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL, &local);
-  MPI_Comm_rank(local, &w.local_rank);
-  MPI_Comm_free(&local);
-  return w;
-}
-
-class NcclTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    // Every rank sees the same answer (same node, same driver), so all skip or none does.
-    if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible: the NCCL tests need a GPU";
-    w = world();
-    be = make_cuda_backend(CudaOptions{w.local_rank % cuda_device_count(), false});
-  }
-  std::vector<float> down(const DeviceBuffer<float>& d) {
-    std::vector<float> h(d.size());
-    be->copy_to_host(h.data(), d.data(), d.bytes());
-    return h;
-  }
-  DeviceBuffer<float> up(const std::vector<float>& h) {
-    DeviceBuffer<float> d(*be, h.size());
-    be->copy_to_device(d.data(), h.data(), d.bytes());
-    return d;
-  }
-  World w;
-  std::unique_ptr<Backend> be;
-};
+using test::NcclTest;
 
 TEST_F(NcclTest, CollectivesMatchClosedForm) {
   const Topology topo(w.size, w.rank, 1, 1, "tp,dp,pp");  // one data group of all ranks

@@ -3,8 +3,10 @@
 #   1. configure and build with CUDA for this GPU's architecture (Release, all cores);
 #   2. run the CUDA tests: every kernel test's CUDA instantiation, device discovery, and fail if any of
 #      them was skipped (a GPU is present, so none may be);
-#   3. run the 2-rank NCCL test (collectives in closed form, data-parallel training on the CUDA backend
-#      against the single-rank run; both ranks share the GPU);
+#   3. run the whole 2-rank NCCL suite, strata_nccl_tests (collectives in closed form; data parallelism
+#      with ZeRO 0-3, tensor parallelism with and without sequence parallelism, 1F1B and interleaved
+#      pipelines, fp32 and bf16, on the CUDA backend against the single-rank CUDA run; both ranks share
+#      the GPU);
 #   4. benchmark GPT 1.3B (24 layers, hidden 2048, 16 heads, seq 2048) on the GPU in train.precision=bf16
 #      (cuBLASLt bf16 GEMMs and tensor-core attention with fp32 accumulation, bf16 activations, fp32 master weights,
 #      residual stream and reductions) and print tokens/s and MFU against the bf16 dense peak of H100/H200, 989 TFLOP/s.

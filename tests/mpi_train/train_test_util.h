@@ -200,29 +200,29 @@ inline std::vector<float> reassemble(const Config& cfg, const ParallelGroups& gr
 }
 
 // The single-rank reference of a parallel configuration: the same model, data, seed and schedule on one
-// rank, without recompute (which must not change results) and without the layout-only keys.
-inline TrainRun single_rank_reference(const Config& cfg) {
+// rank, without recompute (which must not change results) and without the layout-only keys; on
+// `backend` when given (the NCCL tests: the CUDA backend), else on a fresh CPU backend.
+inline TrainRun single_rank_reference(const Config& cfg, Backend* backend = nullptr) {
   Config ref = cfg;
   ref.train.recompute = "none";
   ref.parallel.pipeline = 1;
   ref.parallel.virtual_stages = 1;
   ref.parallel.sequence_parallel = false;
   ref.parallel.zero_stage = 0;
-  return train_steps(ref, nullptr);
+  return train_steps(ref, nullptr, backend);
 }
 
-// The pipeline-parallel equivalence: cfg's layout (tensor x pipeline x data over the world, 1F1B or
-// interleaved) trains like the single-rank run of the same model, which every rank computes itself
-// (without recompute); the last stage's tied wte copy equals the first stage's bit for bit, and data
-// replicas hold identical parameters. Returns this rank's run. tol: see Equivalence.
-inline TrainRun expect_pipeline_matches_single_rank(const Config& cfg, const Equivalence& tol = {}) {
-  int world = 1, rank = 0;
-  MPI_Comm_size(MPI_COMM_WORLD, &world);
-  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-  const TrainRun ref = single_rank_reference(cfg);
-  const Topology topo(world, rank, cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.order);
-  const ParallelGroups groups = make_mpi_groups(topo);
-  const TrainRun par = train_steps(cfg, &groups);
+// The equivalence of any layout (tensor x pipeline x data over `groups`, 1F1B or interleaved, any ZeRO
+// stage, sequence parallel or not): cfg trains like the single-rank run of the same model, which every
+// rank computes itself on `backend` (null: a CPU backend; the parallel run uses the same); the parameters
+// are reassembled over the model group (ZeRO-3: gathered from the shards by the model first); the last
+// stage's tied wte copy equals the first stage's bit for bit, and data replicas hold identical
+// parameters. Returns this rank's run. tol: see Equivalence.
+inline TrainRun expect_layout_matches_single_rank(const Config& cfg, const ParallelGroups& groups,
+                                                  const Equivalence& tol = {}, Backend* backend = nullptr) {
+  const Topology& topo = groups.topology();
+  const TrainRun ref = single_rank_reference(cfg, backend);
+  const TrainRun par = train_steps(cfg, &groups, backend);
 
   if (groups.has_embedding() && cfg.parallel.pipeline > 1) {
     const ParamLayout layout(cfg.shape(), stage_partition(cfg, topo.pp_rank(), topo.tp_rank()));
@@ -230,11 +230,19 @@ inline TrainRun expect_pipeline_matches_single_rank(const Config& cfg, const Equ
     const std::vector<float> mine(par.params.begin() + wte.offset, par.params.begin() + wte.offset + wte.count);
     std::vector<float> first = mine;
     groups.embedding()->broadcast(first, 0);
-    EXPECT_TRUE(first == mine) << "rank " << rank << ": the tied wte copies of the first and last stage differ";
+    EXPECT_TRUE(first == mine) << "rank " << topo.rank() << ": the tied wte copies of the first and last stage differ";
   }
   expect_matches_single_rank(par, reassemble(cfg, groups, par.params), ref, tol);
   if (topo.data_size() > 1) expect_equal_to_data_replica0(groups, par.params);
   return par;
+}
+
+// The pipeline-parallel equivalence on CPU ranks: cfg's layout over the world with MPI groups
+// (expect_layout_matches_single_rank).
+inline TrainRun expect_pipeline_matches_single_rank(const Config& cfg, const Equivalence& tol = {}) {
+  const Topology topo(world_size(), world_rank(), cfg.parallel.tensor, cfg.parallel.pipeline, cfg.parallel.order);
+  const ParallelGroups groups = make_mpi_groups(topo);
+  return expect_layout_matches_single_rank(cfg, groups, tol);
 }
 
 }  // namespace strata::test
