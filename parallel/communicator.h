@@ -223,6 +223,14 @@ class Communicator {
   virtual int size() const = 0;
   virtual int rank() const = 0;
   virtual std::string backend_name() const = 0;  // "mpi", "nccl"
+  // True when collectives on device buffers are ordered on the device's streams (NCCL): one starts after
+  // the work already queued on the backend's compute stream, and the compute stream's later work waits for
+  // a blocking one (for a non-blocking one, from Request::wait()). Its caller need not synchronize the
+  // backend first, which would also wait for every collective still in flight (the data-parallel buckets
+  // that overlap the backward). False (MPI): the communicator reads and writes the buffers from the host,
+  // so the caller synchronizes the backend before a collective. Point-to-point transfers of device buffers
+  // are staged through the host and need the synchronize either way.
+  virtual bool stream_ordered() const { return false; }
 
   // ---- typed operations ----
   // Buffers are any contiguous sized range (std::vector, std::array, std::span, C array) of float,

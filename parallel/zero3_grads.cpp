@@ -72,8 +72,9 @@ void Zero3Grads::release(int range) {
   Buffer* b = holding(range);
   STRATA_CHECK(b != nullptr && b->held, internal, "Zero3Grads: release of range ", range, ", not acquired");
   b->held = false;
-  // The communicator reads the buffer: the backward's queued work must be done (CPU: a no-op).
-  be_.synchronize();
+  // The communicator reads the buffer: the backward's queued work must be done first (CPU: a no-op; NCCL
+  // orders itself after it on the device).
+  if (!comm_.stream_ordered()) be_.synchronize();
   const auto& ts = partition_.tensors();
   const int me = comm_.rank();
   const std::size_t first = mine(range).first;

@@ -72,7 +72,7 @@ void Zero3Params::start_gather(Buffer& b, int range) {
   b.last_use = ++clock_;
   ++gathers_;
   // The shard may just have been written by queued device work (the optimizer step).
-  be_.synchronize();
+  if (!comm_.stream_ordered()) be_.synchronize();
   const auto& ts = partition_.tensors();
   const int me = comm_.rank();
   counts_.assign(comm_.size(), 0);

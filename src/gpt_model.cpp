@@ -117,17 +117,21 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   }
 }
 
+void GptModel::sync_for_tensor_collective() {
+  // MPI reads and writes host memory (the CPU backend's device memory) once the queued ops are done; NCCL
+  // orders its collectives after them on the device (Communicator::stream_ordered).
+  if (!tensor_->stream_ordered()) be_.synchronize();
+}
+
 void GptModel::tensor_all_reduce(float* data, std::size_t n, ReduceOp op) {
   if (!tensor_parallel()) return;
-  // The communicator reads host memory (MPI) or device memory on the compute stream (NCCL); the CPU
-  // backend's device memory is host memory, so finishing the queued ops is all that is needed.
-  be_.synchronize();
+  sync_for_tensor_collective();
   tensor_->all_reduce(std::span<float>(data, n), op);
 }
 
 const float* GptModel::gather(const float* local) {
   if (!sp_) return local;
-  be_.synchronize();  // the communicator reads the rows once the queued kernels wrote them
+  sync_for_tensor_collective();  // the communicator reads the rows once the queued kernels wrote them
   gather_rows(*tensor_, rows_, local, full_.data());
   return full_.data();
 }
@@ -135,7 +139,7 @@ const float* GptModel::gather(const float* local) {
 ActRef GptModel::gather(ActRef local) {
   if (!sp_) return local;
   if (local.f != nullptr) return {const_cast<float*>(gather(local.f)), nullptr};
-  be_.synchronize();
+  sync_for_tensor_collective();
   gather_rows(*tensor_, rows_, local.h, full16_.data());
   return {nullptr, full16_.data()};
 }
@@ -145,7 +149,7 @@ void GptModel::finish_row_parallel(float* out) {
     tensor_all_reduce(out, rows_.full_floats());
     return;
   }
-  be_.synchronize();
+  sync_for_tensor_collective();
   scatter_sum_rows(*tensor_, rows_, full_.data(), out);
 }
 
@@ -155,7 +159,7 @@ float* GptModel::finish_column_grad() {
     return dln_.data();
   }
   float* mine = dln_.data() + rows_.local_offset();
-  be_.synchronize();
+  sync_for_tensor_collective();
   scatter_sum_rows(*tensor_, rows_, dln_.data(), mine);  // in place: this rank's rows of dln_
   return mine;
 }
@@ -472,7 +476,7 @@ double GptModel::head_forward(int slot, bool backward, float dloss) {
   layernorm_forward(lnf_mine, lnf_mean_.data(), lnf_rstd_.data(), x_last, ParamKind::lnf_w, -1,
                     static_cast<int>(rows_.local_rows()));
   if (sp_) {
-    be_.synchronize();
+    sync_for_tensor_collective();
     if (lnf.h != nullptr)
       gather_rows(*tensor_, rows_, lnf_mine.h, lnf.h);
     else

@@ -257,6 +257,9 @@ class GptModel {
   void block_backward(int slot, int layer, int local, const float* x_in);
   void embed_backward(int slot);
 
+  // Before a collective of the tensor group on buffers that queued ops write: synchronizes the backend
+  // unless the communicator orders itself on the device.
+  void sync_for_tensor_collective();
   // Sums data(n) over the tensor group in place (no-op on one tensor rank).
   void tensor_all_reduce(float* data, std::size_t n, ReduceOp op = ReduceOp::sum);
   bool tensor_parallel() const { return tp_size_ > 1; }

@@ -24,6 +24,7 @@ TEST_F(NcclTest, CollectivesMatchClosedForm) {
   const ParallelGroups groups = make_nccl_groups(topo, *be);
   Communicator& comm = groups.data();
   ASSERT_EQ(comm.backend_name(), "nccl");
+  EXPECT_TRUE(comm.stream_ordered()) << "NCCL orders its collectives after the compute stream (no host synchronize)";
   const int n = comm.size(), r = comm.rank();
   const std::size_t count = 1000;
 

@@ -25,6 +25,7 @@ TEST(MpiGroups, MembersMatchTopology) {
     for (GroupRef& ref : groups_of(g)) {
       SCOPED_TRACE(ref.name);
       ASSERT_EQ(ref.comm.size(), static_cast<int>(ref.members.size()));
+      EXPECT_FALSE(ref.comm.stream_ordered()) << "MPI reads host memory: callers must synchronize the backend first";
       EXPECT_EQ(ref.members[ref.comm.rank()], world_rank());
       const std::vector<std::int32_t> mine = {world_rank()};
       std::vector<std::int32_t> all(ref.comm.size(), -1);
