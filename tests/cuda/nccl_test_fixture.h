@@ -6,7 +6,9 @@
 #include <gtest/gtest.h>
 #include <mpi.h>
 
+#include <cstdlib>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "kernels/backend.h"
@@ -14,7 +16,7 @@
 namespace strata::test {
 
 struct World {
-  int size = 1, rank = 0, local_rank = 0;
+  int size = 1, rank = 0, local_rank = 0, local_size = 1;
 };
 
 inline World world() {
@@ -24,6 +26,7 @@ inline World world() {
   MPI_Comm local = MPI_COMM_NULL;
   MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, w.rank, MPI_INFO_NULL, &local);
   MPI_Comm_rank(local, &w.local_rank);
+  MPI_Comm_size(local, &w.local_size);
   MPI_Comm_free(&local);
   return w;
 }
@@ -34,6 +37,14 @@ class NcclTest : public ::testing::Test {
     // Every rank sees the same answer (same node, same driver), so all skip or none does.
     if (cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device visible: the NCCL tests need a GPU";
     w = world();
+    // More ranks on this node than GPUs: NCCL refuses two ranks of one host on one device ("Duplicate GPU
+    // detected"). A host id of its own per rank (unless the launcher set one) makes NCCL treat the ranks as
+    // different hosts, connected through its socket transport, so `ctest` runs the suite on one GPU as
+    // tests/gpu/device-check.sh does. Read when the first communicator is created, after this.
+    if (w.local_size > cuda_device_count()) {
+      const std::string host_id = "strata-nccl-test-rank-" + std::to_string(w.rank);
+      setenv("NCCL_HOSTID", host_id.c_str(), /*overwrite=*/0);
+    }
     be = make_cuda_backend(CudaOptions{w.local_rank % cuda_device_count(), false});
   }
   std::vector<float> down(const DeviceBuffer<float>& d) {
