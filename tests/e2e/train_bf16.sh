@@ -2,7 +2,8 @@
 # train_bf16.sh — train.precision=bf16 from the shell (CPU backend: bf16 GEMMs emulated): a short run
 # with --train.precision=bf16 and one with the config file's [train] precision = bf16 give the same
 # losses, which follow the fp32 run's within 2e-2 relative without being identical to them (the bf16
-# GEMMs were used); tensor 2 under mpirun matches the single-rank bf16 run within 1e-4 relative (see
+# GEMMs were used); tensor 2 under mpirun, without and with sequence parallelism (bf16 row gathers),
+# matches the single-rank bf16 run within 1e-4 relative (see
 # tests/mpi_train/test_bf16_training.cpp for why bf16 layouts differ more than fp32's 1e-5); a resume
 # from a checkpoint continues bit for bit (one rank, data 2 ZeRO-3); the run's and the benchmark's logs say precision
 # bf16; an unknown precision is refused with exit 2 naming the key.
@@ -47,6 +48,10 @@ diff <(losses bf16) <(losses bf16_ini) > /dev/null || fail "[train] precision = 
 expect 0 timeout 240 "$MPIEXEC" -np 2 "$BIN/strata-train" "$CFG" "${SMALL_ARGS[@]}" --train.precision=bf16 \
   --parallel.tensor=2 --log.metrics=bf16_tp2.jsonl
 within bf16 bf16_tp2 1e-4
+# ... and with sequence parallelism, which all-gathers the bf16 LayerNorm rows.
+expect 0 timeout 240 "$MPIEXEC" -np 2 "$BIN/strata-train" "$CFG" "${SMALL_ARGS[@]}" --train.precision=bf16 \
+  --parallel.tensor=2 --parallel.sequence_parallel=true --log.metrics=bf16_tp2_sp.jsonl
+within bf16 bf16_tp2_sp 1e-4
 
 # Resume: a bf16 run resumed from its step-5 checkpoint continues bit for bit (the bf16 working copy is
 # rounded from the loaded fp32 master weights), on one rank and with data 2 ZeRO-3 (per-range copies).
