@@ -138,7 +138,10 @@ const float* GptModel::gather(const float* local) {
 
 ActRef GptModel::gather(ActRef local) {
   if (!sp_) return local;
-  if (local.f != nullptr) return {const_cast<float*>(gather(local.f)), nullptr};
+  if (local.f != nullptr) {
+    gather(local.f);  // into full_
+    return {full_.data(), nullptr};
+  }
   sync_for_tensor_collective();
   gather_rows(*tensor_, rows_, local.h, full16_.data());
   return {nullptr, full16_.data()};
