@@ -227,9 +227,9 @@ class Communicator {
   // the work already queued on the backend's compute stream, and the compute stream's later work waits for
   // a blocking one (for a non-blocking one, from Request::wait()). Its caller need not synchronize the
   // backend first, which would also wait for every collective still in flight (the data-parallel buckets
-  // that overlap the backward). False (MPI): the communicator reads and writes the buffers from the host,
-  // so the caller synchronizes the backend before a collective. Point-to-point transfers of device buffers
-  // are staged through the host and need the synchronize either way.
+  // that overlap the backward). Point-to-point transfers of device buffers, staged through host memory,
+  // copy on the compute stream after its queued work as well. False (MPI): the communicator reads and
+  // writes the buffers from the host, so the caller synchronizes the backend before an operation.
   virtual bool stream_ordered() const { return false; }
 
   // ---- typed operations ----

@@ -50,7 +50,8 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return mpi_->size(); }
   int rank() const override { return mpi_->rank(); }
   std::string backend_name() const override { return "nccl"; }
-  bool stream_ordered() const override { return true; }  // enqueue(): events between the two streams
+  // enqueue(): events between the two streams; staged point-to-point: copies on the compute stream.
+  bool stream_ordered() const override { return true; }
 
   Request all_reduce_impl(void* data, std::size_t n, DataType type, ReduceOp op, bool blocking) override;
   Request reduce_scatter_impl(const void* send, void* recv, std::size_t send_count, std::size_t recv_count,

@@ -81,7 +81,7 @@ double PipelineExecutor::run(const std::vector<PipeAction>& actions, const ReadM
       }
       case PipeOp::send_forward:
         STRATA_CHECK(slot >= 0, internal, "pipeline: ", to_string(a), " before its forward");
-        be_.synchronize();
+        if (!pipe_.stream_ordered()) be_.synchronize();  // the stage output is written by queued ops
         slots_[slot].fwd_send =
             pipe_.isend(std::span<const float>(model_.stage_output(slot), n), a.peer, kActivationTag);
         break;
@@ -100,7 +100,7 @@ double PipelineExecutor::run(const std::vector<PipeAction>& actions, const ReadM
       case PipeOp::send_backward: {
         GradientSend& send = free_gradient_send();
         be_.copy(send.buffer.data(), model_.input_grad(), n * sizeof(float));
-        be_.synchronize();
+        if (!pipe_.stream_ordered()) be_.synchronize();
         send.request = pipe_.isend(std::span<const float>(send.buffer.data(), n), a.peer, kGradientTag);
         break;
       }
