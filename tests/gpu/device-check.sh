@@ -95,6 +95,7 @@ if [ -n "$RESULT" ]; then
     echo "precision=bf16 (bf16 GEMM and attention operands on tensor cores, fp32 accumulation; bf16 activations, fp32 residual stream, LayerNorm statistics, optimizer)"
     echo "model=GPT-1.3B layers=24 hidden=2048 heads=16 seq=2048 micro_batch=8"
     echo "tokens_per_s=$TOK"
+    echo "activation_mib=$(sed -nE 's/.*activation_mib=([0-9.]+).*/\1/p' <<<"$RESULT")"
     echo "model_tflops=$(awk -v g="$GFLOPS" 'BEGIN { printf "%.1f", g / 1000 }')"
     echo "mfu_percent_vs_${PEAK_TFLOPS}_tflops_bf16_peak=$MFU"
     echo "flops_convention=6*params + 12*layers*hidden*seq per token (PaLM/Megatron, attention unmasked)"
