@@ -5,6 +5,7 @@
 #include <span>
 
 #include "kernels/error.h"
+#include "parallel/stream_sync.h"
 
 namespace strata {
 
@@ -74,7 +75,7 @@ void Zero3Grads::release(int range) {
   b->held = false;
   // The communicator reads the buffer: the backward's queued work must be done first (CPU: a no-op; NCCL
   // orders itself after it on the device).
-  if (!comm_.stream_ordered()) be_.synchronize();
+  sync_for(comm_, be_);
   const auto& ts = partition_.tensors();
   const int me = comm_.rank();
   const std::size_t first = mine(range).first;

@@ -5,6 +5,7 @@
 #include <span>
 
 #include "kernels/error.h"
+#include "parallel/stream_sync.h"
 
 namespace strata {
 
@@ -72,7 +73,7 @@ void Zero3Params::start_gather(Buffer& b, int range) {
   b.last_use = ++clock_;
   ++gathers_;
   // The shard may just have been written by queued device work (the optimizer step).
-  if (!comm_.stream_ordered()) be_.synchronize();
+  sync_for(comm_, be_);
   const auto& ts = partition_.tensors();
   const int me = comm_.rank();
   counts_.assign(comm_.size(), 0);

@@ -5,6 +5,7 @@
 #include <span>
 
 #include "kernels/error.h"
+#include "parallel/stream_sync.h"
 
 namespace strata {
 namespace {
@@ -117,21 +118,15 @@ GptModel::GptModel(Backend& backend, const GptShape& shape, const ModelPartition
   }
 }
 
-void GptModel::sync_for_tensor_collective() {
-  // MPI reads and writes host memory (the CPU backend's device memory) once the queued ops are done; NCCL
-  // orders its collectives after them on the device (Communicator::stream_ordered).
-  if (!tensor_->stream_ordered()) be_.synchronize();
-}
-
 void GptModel::tensor_all_reduce(float* data, std::size_t n, ReduceOp op) {
   if (!tensor_parallel()) return;
-  sync_for_tensor_collective();
+  sync_for(*tensor_, be_);
   tensor_->all_reduce(std::span<float>(data, n), op);
 }
 
 const float* GptModel::gather(const float* local) {
   if (!sp_) return local;
-  sync_for_tensor_collective();  // the communicator reads the rows once the queued kernels wrote them
+  sync_for(*tensor_, be_);  // the communicator reads the rows once the queued kernels wrote them
   gather_rows(*tensor_, rows_, local, full_.data());
   return full_.data();
 }
@@ -142,7 +137,7 @@ ActRef GptModel::gather(ActRef local) {
     gather(local.f);  // into full_
     return {full_.data(), nullptr};
   }
-  sync_for_tensor_collective();
+  sync_for(*tensor_, be_);
   gather_rows(*tensor_, rows_, local.h, full16_.data());
   return {nullptr, full16_.data()};
 }
@@ -152,7 +147,7 @@ void GptModel::finish_row_parallel(float* out) {
     tensor_all_reduce(out, rows_.full_floats());
     return;
   }
-  sync_for_tensor_collective();
+  sync_for(*tensor_, be_);
   scatter_sum_rows(*tensor_, rows_, full_.data(), out);
 }
 
@@ -162,7 +157,7 @@ float* GptModel::finish_column_grad() {
     return dln_.data();
   }
   float* mine = dln_.data() + rows_.local_offset();
-  sync_for_tensor_collective();
+  sync_for(*tensor_, be_);
   scatter_sum_rows(*tensor_, rows_, dln_.data(), mine);  // in place: this rank's rows of dln_
   return mine;
 }
@@ -173,7 +168,7 @@ void GptModel::add_layernorm_grads(std::initializer_list<ParamKind> w, int layer
   tensor_all_reduce(ln_grads_.data(), 2 * c * w.size());
   int i = 0;
   for (ParamKind k : w) {
-    const ParamKind b = static_cast<ParamKind>(static_cast<int>(k) + 1);
+    const ParamKind b = layernorm_bias(k);
     be_.add(g(k, layer), g(k, layer), ln_grads_.data() + 2 * i * c, c);
     be_.add(g(b, layer), g(b, layer), ln_grads_.data() + (2 * i + 1) * c, c);
     ++i;
@@ -406,7 +401,7 @@ void GptModel::attention_backward(float* dqkv, const float* dout, ActRef out, co
 
 void GptModel::layernorm_forward(ActRef out, float* mean, float* rstd, const float* inp, ParamKind w, int layer,
                                  int rows) {
-  const ParamKind b = static_cast<ParamKind>(static_cast<int>(w) + 1);
+  const ParamKind b = layernorm_bias(w);
   if (out.h != nullptr)
     be_.layernorm_forward_bf16(out.h, mean, rstd, inp, p(w, layer), p(b, layer), rows, shape_.hidden, kLayerNormEps);
   else
@@ -479,7 +474,7 @@ double GptModel::head_forward(int slot, bool backward, float dloss) {
   layernorm_forward(lnf_mine, lnf_mean_.data(), lnf_rstd_.data(), x_last, ParamKind::lnf_w, -1,
                     static_cast<int>(rows_.local_rows()));
   if (sp_) {
-    sync_for_tensor_collective();
+    sync_for(*tensor_, be_);
     if (lnf.h != nullptr)
       gather_rows(*tensor_, rows_, lnf_mine.h, lnf.h);
     else

@@ -257,9 +257,6 @@ class GptModel {
   void block_backward(int slot, int layer, int local, const float* x_in);
   void embed_backward(int slot);
 
-  // Before a collective of the tensor group on buffers that queued ops write: synchronizes the backend
-  // unless the communicator orders itself on the device.
-  void sync_for_tensor_collective();
   // Sums data(n) over the tensor group in place (no-op on one tensor rank).
   void tensor_all_reduce(float* data, std::size_t n, ReduceOp op = ReduceOp::sum);
   bool tensor_parallel() const { return tp_size_ > 1; }
@@ -280,9 +277,11 @@ class GptModel {
   // LayerNorm weight/bias gradients: the gradients themselves, or with sequence parallelism (partial
   // over this rank's rows) slot i of the scratch ln_grads_, which add_layernorm_grads sums over the
   // tensor group and adds to the gradients of the LayerNorms `w` (weight kinds, bias kind = w + 1).
+  // The bias kind of a LayerNorm weight kind (ParamKind lists each LayerNorm's weight, then its bias).
+  static ParamKind layernorm_bias(ParamKind w) { return static_cast<ParamKind>(static_cast<int>(w) + 1); }
   float* ln_dw(int i, ParamKind w, int layer) { return sp_ ? ln_grads_.data() + 2 * i * shape_.hidden : g(w, layer); }
   float* ln_db(int i, ParamKind w, int layer) {
-    return sp_ ? ln_grads_.data() + (2 * i + 1) * shape_.hidden : g(static_cast<ParamKind>(static_cast<int>(w) + 1), layer);
+    return sp_ ? ln_grads_.data() + (2 * i + 1) * shape_.hidden : g(layernorm_bias(w), layer);
   }
   void add_layernorm_grads(std::initializer_list<ParamKind> w, int layer);
 

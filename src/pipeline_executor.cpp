@@ -5,6 +5,7 @@
 #include <span>
 
 #include "kernels/error.h"
+#include "parallel/stream_sync.h"
 
 namespace strata {
 
@@ -81,7 +82,7 @@ double PipelineExecutor::run(const std::vector<PipeAction>& actions, const ReadM
       }
       case PipeOp::send_forward:
         STRATA_CHECK(slot >= 0, internal, "pipeline: ", to_string(a), " before its forward");
-        if (!pipe_.stream_ordered()) be_.synchronize();  // the stage output is written by queued ops
+        sync_for(pipe_, be_);  // the stage output is written by queued ops
         slots_[slot].fwd_send =
             pipe_.isend(std::span<const float>(model_.stage_output(slot), n), a.peer, kActivationTag);
         break;
@@ -100,7 +101,7 @@ double PipelineExecutor::run(const std::vector<PipeAction>& actions, const ReadM
       case PipeOp::send_backward: {
         GradientSend& send = free_gradient_send();
         be_.copy(send.buffer.data(), model_.input_grad(), n * sizeof(float));
-        if (!pipe_.stream_ordered()) be_.synchronize();
+        sync_for(pipe_, be_);
         send.request = pipe_.isend(std::span<const float>(send.buffer.data(), n), a.peer, kGradientTag);
         break;
       }

@@ -8,6 +8,7 @@
 
 #include "io/sample_order.h"
 #include "kernels/error.h"
+#include "parallel/stream_sync.h"
 #include "src/param_init.h"
 
 namespace strata {
@@ -239,7 +240,7 @@ StepMetrics Trainer::step() {
     // identically (the plan is per tensor, same rows and data rank), so the shards are summed instead.
     if (groups_->has_embedding()) {
       const ParamTensor& wte = model_.layout().get(ParamKind::wte);
-      if (!groups_->embedding()->stream_ordered()) be_.synchronize();
+      sync_for(*groups_->embedding(), be_);
       if (!sharded_grads()) {
         groups_->embedding()->all_reduce(std::span<float>(model_.grads() + wte.offset, wte.count));
       } else {
@@ -269,7 +270,7 @@ StepMetrics Trainer::step() {
   be_.adamw_update(zero3_ ? zero3_->shard() : model_.params(), sharded_grads() ? grad_shard_.data() : model_.grads(),
                    adam_m_.data(), adam_v_.data(), segments_, hp);
   if (dp_) {
-    if (!groups_->data().stream_ordered()) be_.synchronize();  // the optimizer step wrote the shard
+    sync_for(groups_->data(), be_);  // the optimizer step wrote the shard
     dp_->gather_parameters(model_.params());
   }
   model_.refresh_working_weights();  // bf16: the GEMMs' copy of the updated master weights
